@@ -1,0 +1,16 @@
+//! Static files from `www/`: the dashboard at `/`, the demo at `/demo/`, the
+//! built wasm package at `/pkg/` (served as `application/wasm`, so browsers
+//! can compile it while it streams).
+
+use std::path::Path;
+
+use axum::http::{HeaderValue, header};
+use tower::Layer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// A service serving `dir`, revalidated on every load so a rebuilt `pkg/` is picked up.
+pub(crate) fn service(dir: &Path) -> tower_http::set_header::SetResponseHeader<ServeDir, HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+        .layer(ServeDir::new(dir).append_index_html_on_directories(true))
+}

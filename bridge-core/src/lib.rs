@@ -1,0 +1,64 @@
+//! Pure resilience logic shared by the browser bridge and the backend.
+//!
+//! No I/O, no clock reads, no randomness of its own: time is a [`time::Millis`]
+//! the caller passes in and jitter comes from a [`random::RandomSource`] the
+//! caller owns, so the same code runs in the browser (wasm32), on the server,
+//! and in deterministic tests.
+//!
+//! # Layout
+//!
+//! - [`time`]: [`time::Millis`], time as a value.
+//! - [`random`]: the injected jitter source.
+//! - [`backoff`]: exponential backoff with jitter, as an iterator of delays.
+//! - [`retry`]: policies (per tool), failure classification, the retry
+//!   budget, outcomes, the retry state machine and the async retry driver.
+//! - [`breaker`]: circuit breakers and their registry.
+//! - [`metrics`]: a fixed-size latency histogram and retry metrics.
+//! - [`health`]: components, aggregate health and change detection.
+//! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
+//!
+//! # Example
+//!
+//! A call guarded by a breaker, retried by a policy, driven by hand:
+//!
+//! ```
+//! use bridge_core::breaker::{BreakerConfig, CircuitBreaker};
+//! use bridge_core::random::SeededRandom;
+//! use bridge_core::retry::{Decision, Failure, PolicySet, RetryRun};
+//! use bridge_core::time::Millis;
+//!
+//! let policies = PolicySet::default();
+//! let mut breaker = CircuitBreaker::new("backend", BreakerConfig::default(), Millis(0));
+//! let mut run = RetryRun::start(policies.get("fetch"), Millis(0), SeededRandom::new(1));
+//! let mut now = Millis(0);
+//! let result = loop {
+//!     run.begin_attempt(now).expect("within the deadline");
+//!     let permit = breaker.try_acquire(now).expect("closed");
+//!     // ... perform the request; pretend the first two get HTTP 503 ...
+//!     if run.attempts() < 3 {
+//!         breaker.on_failure(permit, now);
+//!         let failure = Failure::http(503, None, 0);
+//!         match run.after_failure(now, failure.class(), failure.retry_after(), || true) {
+//!             Decision::Retry { delay, .. } => now = now + delay,
+//!             Decision::Stop(reason) => break Err(reason),
+//!         }
+//!     } else {
+//!         breaker.on_success(permit, now);
+//!         break Ok("done");
+//!     }
+//! };
+//! assert_eq!(result, Ok("done"));
+//! assert_eq!(run.retries(), 2);
+//! ```
+
+pub mod backoff;
+pub mod breaker;
+pub mod health;
+pub mod metrics;
+pub mod protocol;
+pub mod random;
+pub mod retry;
+pub mod time;
+
+/// This crate's version, as reported by the bridge and the backend.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,52 @@
+//! `cargo xtask setup|run|test`: the one place that knows how to install,
+//! build and test the project. Standard library only, so it builds in seconds.
+//!
+//! # Layout
+//!
+//! - [`steps`]: running commands as timed, named steps with a summary.
+//! - [`setup`]: idempotent installs (wasm target, wasm-bindgen, wasm-pack,
+//!   wasm-opt, Chromium, npm packages).
+//! - [`build`]: the wasm package in `www/pkg/`.
+//! - [`run`]: the product on the embedded default.
+//! - [`test`]: every check, with one summary.
+
+use std::process::ExitCode;
+
+mod build;
+mod run;
+mod setup;
+mod steps;
+mod test;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup   install what the project needs (idempotent; skips what is there)
+  run     setup, build the wasm package, start the backend with the dashboard and demo
+  test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::all().map(|_| ()),
+        Some("run") => run::run(&args[1..]),
+        Some("test") => test::all(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

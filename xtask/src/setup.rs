@@ -1,0 +1,156 @@
+//! Idempotent installs. Each step checks first and skips what is already
+//! there, so `setup` is cheap on a machine that has everything.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd};
+
+/// What later tasks need from setup: a PATH with the project's tools first.
+#[derive(Debug, Clone)]
+pub(crate) struct Tools {
+    /// PATH with `xtask/npm/node_modules/.bin` (wasm-opt) and cargo's bin dir first.
+    pub(crate) path: OsString,
+}
+
+impl Tools {
+    /// A command for `program` with the tools' PATH.
+    pub(crate) fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("PATH", &self.path).current_dir(root());
+        c
+    }
+}
+
+/// The exact wasm-bindgen version in Cargo.lock: the CLI must match it.
+pub(crate) fn wasm_bindgen_version() -> Result<String, String> {
+    let lock =
+        std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            let version = lines.next().and_then(|l| l.strip_prefix("version = \"")).and_then(|l| l.strip_suffix('"'));
+            return version.map(str::to_owned).ok_or_else(|| "Cargo.lock: wasm-bindgen has no version".into());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen entry; run `cargo generate-lockfile`".into())
+}
+
+fn tools_path() -> OsString {
+    let mut dirs = vec![root().join("xtask/npm/node_modules/.bin")];
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    {
+        dirs.push(home.join("bin"));
+    }
+    if let Some(p) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// Runs every setup step; fails if any fails.
+pub(crate) fn all() -> Result<Tools, String> {
+    let start = Instant::now();
+    let mut steps = Steps::default();
+    let tools = steps_into(&mut steps);
+    steps.summary("setup", start.elapsed());
+    if steps.all_passed() { Ok(tools) } else { Err("setup failed (see above)".into()) }
+}
+
+/// Adds the setup steps to `steps` (so `test` can show them in its own summary).
+pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
+    let tools = Tools { path: tools_path() };
+    steps.step("setup: wasm32 target", wasm_target);
+    steps.step("setup: wasm-bindgen CLI", || wasm_bindgen_cli(&tools));
+    steps.step("setup: wasm-pack", || wasm_pack(&tools));
+    steps.step("setup: npm tools (binaryen wasm-opt)", || npm_ci(&root().join("xtask/npm")));
+    steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
+    steps.step("setup: Chromium and chromedriver", || chromium(&tools));
+    tools
+}
+
+fn wasm_target() -> Result<Option<String>, String> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .ok_or("rustup is not available; install Rust with rustup")?;
+    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        return Ok(Some("already installed".into()));
+    }
+    run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    Ok(None)
+}
+
+fn wasm_bindgen_cli(tools: &Tools) -> Result<Option<String>, String> {
+    let want = wasm_bindgen_version()?;
+    let have = output(tools.command("wasm-bindgen").arg("--version"));
+    if have.as_deref() == Some(&format!("wasm-bindgen {want}")) {
+        return Ok(Some(format!("wasm-bindgen {want} already installed")));
+    }
+    println!("  installing wasm-bindgen-cli {want} (have: {}); about 3 minutes", have.as_deref().unwrap_or("none"));
+    // Not --locked: its lockfile wants a webpki-roots the registry here lacks.
+    run_cmd(cargo().args(["install", "wasm-bindgen-cli", "--version", &format!("={want}"), "--force"]))?;
+    Ok(None)
+}
+
+fn wasm_pack(tools: &Tools) -> Result<Option<String>, String> {
+    if let Some(v) = output(tools.command("wasm-pack").arg("--version")) {
+        return Ok(Some(format!("{v} already installed")));
+    }
+    println!("  installing wasm-pack; about 3 minutes");
+    run_cmd(cargo().args(["install", "wasm-pack", "--locked"]))?;
+    Ok(None)
+}
+
+/// `npm ci` in `dir` unless `node_modules` is already at least as new as the lockfile.
+fn npm_ci(dir: &Path) -> Result<Option<String>, String> {
+    let lock = dir.join("package-lock.json");
+    let marker = dir.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(installed), Some(locked)) = (modified(&marker), modified(&lock))
+        && installed >= locked
+    {
+        return Ok(Some("node_modules is up to date".into()));
+    }
+    if output(Command::new("npm").arg("--version")).is_none() {
+        return Err("npm is not installed (Debian: apt-get install -y nodejs npm)".into());
+    }
+    run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir))?;
+    Ok(None)
+}
+
+fn chromium(tools: &Tools) -> Result<Option<String>, String> {
+    let browser = output(tools.command("chromium").arg("--version"));
+    let driver = output(tools.command("chromedriver").arg("--version"));
+    if let (Some(b), Some(d)) = (&browser, &driver) {
+        return Ok(Some(format!("{} / {}", first_line(b), first_line(d))));
+    }
+    let is_root = output(Command::new("id").arg("-u")).as_deref() == Some("0");
+    let apt = |args: &[&str]| {
+        let mut c = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    let start = Instant::now();
+    println!("  installing Debian's chromium and chromium-driver (about a minute)");
+    run_cmd(&mut apt(&["update", "-qq"]))
+        .and_then(|()| run_cmd(&mut apt(&["install", "-y", "-qq", "chromium", "chromium-driver"])))
+        .map_err(|e| format!("{e}; install them by hand: apt-get install -y chromium chromium-driver"))?;
+    println!("  installed in {}", fmt_duration(start.elapsed()));
+    Ok(None)
+}
+
+/// "Chromium 156.0.8078.79 built on Debian..." -> "Chromium 156.0.8078.79". Debian's
+/// chromium wrapper prints a harmless "unexpected operator" line first, hence the last line.
+fn first_line(s: &str) -> String {
+    let line = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s);
+    line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}

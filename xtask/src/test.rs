@@ -1,0 +1,102 @@
+//! `cargo xtask test`: every check the project has, one summary at the end.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::steps::{Steps, cargo, root, run_cmd, run_tee};
+use crate::{build, setup};
+
+/// Runs everything; Err when anything failed.
+pub(crate) fn all() -> Result<(), String> {
+    let start = Instant::now();
+    let mut steps = Steps::default();
+    let tools = setup::steps_into(&mut steps);
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+
+    steps.step("fmt --check", || run_cmd(cargo().args(["fmt", "--all", "--", "--check"])).map(|()| None));
+    steps.step("clippy (native, -D warnings)", || {
+        run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])).map(|()| None)
+    });
+    steps.step("clippy (wasm32, -D warnings)", || {
+        let args = ["clippy", "-p", "bridge-core", "-p", "bridge-wasm", "--target", "wasm32-unknown-unknown"];
+        run_cmd(cargo().args(args).args(["--all-targets", "--", "-D", "warnings"])).map(|()| None)
+    });
+    steps.step("native tests", || {
+        let log = run_tee(cargo().args(["test", "--workspace"]))?;
+        count_cargo_tests(&log, &mut counts);
+        Ok(None)
+    });
+    let pkg_built = steps.step("wasm package (www/pkg)", || build::wasm_pkg(&tools).map(|_| None));
+    steps.step("wasm tests (headless Chromium)", || {
+        let mut cmd = tools.command("cargo");
+        cmd.args(["test", "--target", "wasm32-unknown-unknown", "-p", "bridge-wasm"]);
+        let log = run_tee(&mut cmd)?;
+        count_cargo_tests(&log, &mut counts);
+        Ok(None)
+    });
+    steps.step("backend binary (debug)", || run_cmd(cargo().args(["build", "-p", "bridge-backend"])).map(|()| None));
+    steps.step("Playwright (Chromium)", || {
+        if !pkg_built {
+            return Err("needs the wasm package, which failed to build".into());
+        }
+        let mut cmd = tools.command("npx");
+        cmd.args(["playwright", "test"])
+            .current_dir(root().join("tests/browser"))
+            .env("BRIDGE_BACKEND_BIN", root().join("target/debug/bridge-backend"))
+            .env("BRIDGE_WWW", root().join("www"));
+        let log = run_tee(&mut cmd)?;
+        if let Some(n) = log.lines().find_map(|l| l.trim().strip_suffix(" passed").or_else(|| passed_with_time(l))) {
+            counts.insert("playwright".into(), n.trim().parse().unwrap_or(0));
+        }
+        Ok(None)
+    });
+
+    if !counts.is_empty() {
+        println!("\ntests run, by crate / suite:");
+        for (name, n) in &counts {
+            println!("  {name:<28} {n:>5}");
+        }
+        println!("  {:<28} {:>5}", "total", counts.values().sum::<u64>());
+    }
+    steps.summary("test", start.elapsed());
+    if steps.all_passed() { Ok(()) } else { Err("some checks failed (see the summary above)".into()) }
+}
+
+/// Playwright prints "  3 passed (4.1s)".
+fn passed_with_time(line: &str) -> Option<&str> {
+    let l = line.trim();
+    let i = l.find(" passed (")?;
+    Some(&l[..i])
+}
+
+/// Adds up "test result: ok. N passed" per crate, from cargo's "Running"/"Doc-tests" headers.
+fn count_cargo_tests(log: &str, counts: &mut BTreeMap<String, u64>) {
+    let mut current = String::from("?");
+    for line in log.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("Running ").filter(|r| r.ends_with(')')) {
+            // "Running unittests src/lib.rs (target/debug/deps/bridge_core-0123)" or "Running tests/x.rs (...)"
+            if let Some(deps) = rest.rsplit('/').next() {
+                let name = deps.trim_end_matches(')');
+                current = name.rsplit_once('-').map_or(name, |(n, _)| n).to_owned();
+            }
+        } else if let Some(name) = l.strip_prefix("Doc-tests ") {
+            current = name.to_owned();
+        } else if let Some(rest) = l.strip_prefix("test result: ok. ") {
+            let n: u64 = rest.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            *counts.entry(crate_of(&current)).or_default() += n;
+        }
+    }
+}
+
+/// Maps a test binary name to its crate (integration test binaries are named after their file).
+fn crate_of(binary: &str) -> String {
+    match binary {
+        "bridge_core" | "properties" => "bridge-core".into(),
+        "bridge_wasm" | "browser" => "bridge-wasm".into(),
+        "bridge_backend" => "bridge-backend".into(),
+        "xtask" => "xtask".into(),
+        // Every other test binary is one of tests/tests/*.rs.
+        _ => "bridge-tests".into(),
+    }
+}
