@@ -38,12 +38,278 @@ pub struct Config {
     pub www_dir: PathBuf,
     /// Log format (default text). `RUST_LOG` sets the filter (default `info`).
     pub log_format: LogFormat,
+    /// Allow a non-loopback bind without tokens (default false: refused).
+    pub allow_insecure_remote: bool,
+    /// Exit after this long with no connections and no HTTP requests (ms; 0 = never, the default).
+    pub idle_timeout_ms: u64,
+    /// Enable the demo fault switch (`/api/demo/faults`; loopback binds only; default false).
+    pub demo: bool,
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// Heartbeats and handshake timing.
+    pub heartbeat: Heartbeat,
+    /// The evolution socket.
+    pub evolution: Evolution,
+    /// The agents socket.
+    pub agents: Agents,
+    /// Bridge reports.
+    pub reports: Reports,
+    /// Tokens and origins.
+    pub auth: Auth,
+    /// Graceful shutdown.
+    pub shutdown: Shutdown,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let www = if Path::new("www").is_dir() { PathBuf::from("www") } else { PathBuf::from(CHECKOUT_WWW) };
-        Self { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 8765, www_dir: www, log_format: LogFormat::Text }
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8765,
+            www_dir: www,
+            log_format: LogFormat::Text,
+            allow_insecure_remote: false,
+            idle_timeout_ms: 0,
+            demo: false,
+            limits: Limits::default(),
+            heartbeat: Heartbeat::default(),
+            evolution: Evolution::default(),
+            agents: Agents::default(),
+            reports: Reports::default(),
+            auth: Auth::default(),
+            shutdown: Shutdown::default(),
+        }
+    }
+}
+
+/// Per-connection limits, shared by both sockets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most WebSocket connections at once; more get HTTP 503 with `Retry-After` (default 10,000).
+    pub max_connections: usize,
+    /// Largest text frame accepted; larger ones get `too_large` and the connection stays (default 64 KiB).
+    pub max_frame_bytes: usize,
+    /// Frames above this are not even read: the connection is closed with 1009 (default 1 MiB).
+    pub hard_frame_bytes: usize,
+    /// Sustained frames per second per connection (default 200).
+    pub rate_per_sec: u32,
+    /// Burst of frames allowed above the rate (default 400).
+    pub rate_burst: u32,
+    /// Bad frames (errors of any kind) tolerated in a burst before the connection is
+    /// closed with 4429; the allowance refills at one per second (default 20).
+    pub max_bad_frames: u32,
+    /// Frames waiting to be written to one connection (acks, messages, routed requests;
+    /// events are read from the shared history instead). A consumer this far behind is
+    /// closed with 4000 "slow consumer" (default 256).
+    pub outbound_queue: usize,
+    /// A write that cannot complete in this time closes the connection as a slow consumer (ms, default 10 s).
+    pub write_timeout_ms: u64,
+    /// Read buffer per connection, bytes (default 4 KiB; tungstenite's 128 KiB is far too much for idle sockets).
+    pub read_buffer_bytes: usize,
+    /// Outgoing bytes buffered before a write is forced, per connection (default 16 KiB; allocated only while sending).
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_frame_bytes: 64 * 1024,
+            hard_frame_bytes: 1024 * 1024,
+            rate_per_sec: 200,
+            rate_burst: 400,
+            max_bad_frames: 20,
+            outbound_queue: 256,
+            write_timeout_ms: 10_000,
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Handshake and liveness timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The server pings every connection this often, and tells clients to (ms, default 15 s).
+    pub interval_ms: u64,
+    /// A connection silent for this long is closed with 4408 (ms, default 2 × interval = 30 s).
+    pub timeout_ms: u64,
+    /// `hello` must arrive within this time of the upgrade (ms, default 10 s).
+    pub hello_timeout_ms: u64,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self { interval_ms: 15_000, timeout_ms: 30_000, hello_timeout_ms: 10_000 }
+    }
+}
+
+/// The evolution socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Evolution {
+    /// Events kept for resume (default 10,000).
+    pub history_events: usize,
+    /// Bytes of events kept for resume (default 16 MiB).
+    pub history_bytes: usize,
+    /// Publishes remembered for deduplication by (publisher, id) (default 10,000).
+    pub dedup_entries: usize,
+    /// How long a publish id is remembered (ms, default 10 min).
+    pub dedup_ttl_ms: u64,
+    /// Subscription patterns per connection (default 256).
+    pub max_subscriptions: usize,
+    /// Actions one connection may handle (default 64).
+    pub max_actions: usize,
+    /// Requests one connection may have waiting for a response (default 256).
+    pub max_pending_requests: usize,
+    /// How long a request waits for its handler when it does not say (ms, default 30 s).
+    pub request_timeout_ms: u64,
+    /// Longest `timeout_ms` a request may ask for (ms, default 5 min).
+    pub max_request_timeout_ms: u64,
+    /// Answered requests remembered so a re-sent id gets the same response (default 10,000).
+    pub response_cache_entries: usize,
+}
+
+impl Default for Evolution {
+    fn default() -> Self {
+        Self {
+            history_events: 10_000,
+            history_bytes: 16 * 1024 * 1024,
+            dedup_entries: 10_000,
+            dedup_ttl_ms: 600_000,
+            max_subscriptions: 256,
+            max_actions: 64,
+            max_pending_requests: 256,
+            request_timeout_ms: 30_000,
+            max_request_timeout_ms: 300_000,
+            response_cache_entries: 10_000,
+        }
+    }
+}
+
+/// The agents socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Agents {
+    /// Agent names remembered (online or with queued messages) (default 10,000).
+    pub max_agents: usize,
+    /// Unacknowledged messages kept per agent (default 1,000).
+    pub queue_messages: usize,
+    /// Bytes of unacknowledged messages kept per agent (default 1 MiB).
+    pub queue_bytes: usize,
+    /// Longest `expires_in_ms` honoured; also the expiry of messages that set none (ms, default 24 h).
+    pub max_expiry_ms: u64,
+    /// (sender, id) pairs remembered for deduplication (default 100,000).
+    pub dedup_entries: usize,
+    /// How long a (sender, id) pair is remembered (ms, default 24 h).
+    pub dedup_ttl_ms: u64,
+}
+
+impl Default for Agents {
+    fn default() -> Self {
+        Self {
+            max_agents: 10_000,
+            queue_messages: 1_000,
+            queue_bytes: 1024 * 1024,
+            max_expiry_ms: 86_400_000,
+            dedup_entries: 100_000,
+            dedup_ttl_ms: 86_400_000,
+        }
+    }
+}
+
+/// Bridge reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reports {
+    /// Bridges remembered (default 1,000); the longest-silent is forgotten first.
+    pub max_bridges: usize,
+    /// Largest report body (default 256 KiB).
+    pub max_report_bytes: usize,
+    /// A bridge silent this long is shown as stale (ms, default 30 s).
+    pub stale_after_ms: u64,
+    /// A bridge silent this long is forgotten (ms, default 10 min).
+    pub forget_after_ms: u64,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self { max_bridges: 1_000, max_report_bytes: 256 * 1024, stale_after_ms: 30_000, forget_after_ms: 600_000 }
+    }
+}
+
+/// A role a token can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Subscribe to evolution events.
+    Subscribe,
+    /// Publish events and send evolution requests.
+    Publish,
+    /// Handle evolution requests.
+    Handle,
+    /// Use the agents socket.
+    Agent,
+    /// Send bridge reports.
+    Report,
+}
+
+impl Role {
+    /// The role's name in config files and messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Subscribe => "subscribe",
+            Role::Publish => "publish",
+            Role::Handle => "handle",
+            Role::Agent => "agent",
+            Role::Report => "report",
+        }
+    }
+}
+
+/// One access token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Who holds it (appears in logs, as the publisher, and as the identity for agent takeover).
+    pub name: String,
+    /// The secret (at least 16 characters).
+    pub token: String,
+    /// What it may do.
+    pub roles: Vec<Role>,
+}
+
+/// Tokens and origins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Access tokens; when empty (the default) no token is needed and every role is granted.
+    pub tokens: Vec<Token>,
+    /// Browser origins allowed to open sockets, besides the server's own origin. A `*`
+    /// port matches any port. Default: `http://localhost:*`, `http://127.0.0.1:*`.
+    /// Requests without an `Origin` header (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self { tokens: Vec::new(), allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()] }
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Shutdown {
+    /// After the close frames are sent, how long to wait for connections to finish (ms, default 5 s).
+    pub grace_ms: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self { grace_ms: 5_000 }
     }
 }
 
@@ -104,11 +370,71 @@ impl Config {
 
     /// Checks ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| Err(ConfigError::Invalid { field, message });
         if !self.www_dir.is_dir() {
-            return Err(ConfigError::Invalid {
-                field: "www_dir",
-                message: format!("{} is not a directory", self.www_dir.display()),
-            });
+            return invalid("www_dir", format!("{} is not a directory", self.www_dir.display()));
+        }
+        if !self.bind.is_loopback() && self.auth.tokens.is_empty() && !self.allow_insecure_remote {
+            return invalid(
+                "bind",
+                format!(
+                    "{} is reachable from other machines, and no tokens are configured; add [[auth.tokens]] \
+                     or set allow_insecure_remote = true (--allow-insecure-remote) to accept that",
+                    self.bind
+                ),
+            );
+        }
+        if self.demo && !self.bind.is_loopback() {
+            return invalid("demo", "the demo fault switch is only allowed on a loopback bind".into());
+        }
+        let l = &self.limits;
+        let positive: [(&'static str, u64); 11] = [
+            ("limits.max_connections", l.max_connections as u64),
+            ("limits.max_frame_bytes", l.max_frame_bytes as u64),
+            ("limits.rate_per_sec", u64::from(l.rate_per_sec)),
+            ("limits.max_bad_frames", u64::from(l.max_bad_frames)),
+            ("limits.outbound_queue", l.outbound_queue as u64),
+            ("limits.write_timeout_ms", l.write_timeout_ms),
+            ("limits.read_buffer_bytes", l.read_buffer_bytes as u64),
+            ("heartbeat.interval_ms", self.heartbeat.interval_ms),
+            ("heartbeat.hello_timeout_ms", self.heartbeat.hello_timeout_ms),
+            ("evolution.history_events", self.evolution.history_events as u64),
+            ("evolution.request_timeout_ms", self.evolution.request_timeout_ms),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(field, "must be greater than 0".into());
+        }
+        if l.hard_frame_bytes < l.max_frame_bytes {
+            return invalid("limits.hard_frame_bytes", "must be at least limits.max_frame_bytes".into());
+        }
+        if l.rate_burst < l.rate_per_sec {
+            return invalid("limits.rate_burst", "must be at least limits.rate_per_sec".into());
+        }
+        if self.heartbeat.timeout_ms <= self.heartbeat.interval_ms {
+            return invalid("heartbeat.timeout_ms", "must be longer than heartbeat.interval_ms".into());
+        }
+        if self.evolution.max_request_timeout_ms < self.evolution.request_timeout_ms {
+            return invalid("evolution.max_request_timeout_ms", "must be at least evolution.request_timeout_ms".into());
+        }
+        if self.reports.forget_after_ms < self.reports.stale_after_ms {
+            return invalid("reports.forget_after_ms", "must be at least reports.stale_after_ms".into());
+        }
+        for t in &self.auth.tokens {
+            if t.token.len() < 16 {
+                return invalid("auth.tokens", format!("the token of \"{}\" is shorter than 16 characters", t.name));
+            }
+            if t.roles.is_empty() {
+                return invalid("auth.tokens", format!("\"{}\" has no roles", t.name));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        if let Some(t) = self.auth.tokens.iter().find(|t| !names.insert(t.token.as_str())) {
+            return invalid("auth.tokens", format!("the token of \"{}\" is used twice", t.name));
+        }
+        for o in &self.auth.allowed_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) {
+                return invalid("auth.allowed_origins", format!("\"{o}\" must start with http:// or https://"));
+            }
         }
         Ok(())
     }
@@ -150,6 +476,19 @@ mod tests {
     }
 
     #[test]
+    fn non_loopback_needs_tokens_or_consent() {
+        let e = Config::load(None, env(&[("BRIDGE_BIND", "\"0.0.0.0\"")])).unwrap_err();
+        assert!(e.to_string().starts_with("invalid config: bind: 0.0.0.0 is reachable from other machines"), "{e}");
+        let ok = Config::load(None, env(&[("BRIDGE_BIND", "0.0.0.0"), ("BRIDGE_ALLOW_INSECURE_REMOTE", "true")]));
+        assert!(ok.is_ok());
+        let mut c = Config { bind: "0.0.0.0".parse().unwrap(), ..Config::default() };
+        c.auth.tokens.push(Token { name: "ops".into(), token: "0123456789abcdef".into(), roles: vec![Role::Publish] });
+        assert!(c.validate().is_ok());
+        c.auth.tokens[0].token = "short".into();
+        assert!(c.validate().unwrap_err().to_string().contains("shorter than 16"));
+    }
+
+    #[test]
     fn defaults() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!((c.bind.to_string(), c.port), ("127.0.0.1".to_owned(), 8765));
@@ -178,5 +517,9 @@ mod tests {
         assert!(e.to_string().starts_with("cannot read config file /nonexistent/x.toml"), "{e}");
         let e = Config::load(None, env(&[("BRIDGE_WWW_DIR", "/nonexistent")])).unwrap_err();
         assert_eq!(e.to_string(), "invalid config: www_dir: /nonexistent is not a directory");
+        let e = Config::load(None, env(&[("BRIDGE_LIMITS__RATE_BURST", "1")])).unwrap_err();
+        assert_eq!(e.to_string(), "invalid config: limits.rate_burst: must be at least limits.rate_per_sec");
+        let e = Config::load(None, env(&[("BRIDGE_LIMITS__NO_SUCH", "1")])).unwrap_err();
+        assert!(e.to_string().contains("unknown field `no_such`"), "{e}");
     }
 }

@@ -3,19 +3,40 @@
 //! # Layout
 //!
 //! - [`config`]: every setting, layered defaults < file < env < flags.
-//! - [`http`]: the HTTP routes (health, static files).
-//! - [`app`] builds the router; [`run`] serves it on a listener the caller
-//!   bound, until the caller's shutdown future completes. `main` and the
-//!   tests share both.
+//! - `ws`: WebSocket plumbing shared by both sockets (upgrade, reader,
+//!   writer with a bounded queue, heartbeats, limits).
+//! - `evolution`: the event log, publish, subscriptions with resume, and
+//!   request routing to handlers.
+//! - `agents`: agent names, messages with acks, offline queues, presence.
+//! - `reports`: the latest report of every bridge.
+//! - `http`: health, status, metrics, reports and publish over HTTP, static files.
+//! - `auth`, `metrics`, `process`, `shutdown`, `dedup`, `sync`: supporting pieces.
+//!
+//! [`app`] builds the router; [`run`] serves it on a listener the caller bound,
+//! until the caller's shutdown future completes. `main` and the tests share both.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
+mod agents;
+mod auth;
 pub mod config;
-pub mod http;
+mod dedup;
+mod evolution;
+mod http;
+mod metrics;
+mod process;
+mod reports;
+mod shutdown;
+mod sync;
+mod ws;
 
 pub use config::Config;
 
@@ -28,13 +49,38 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    started: std::time::Instant,
+    started: Instant,
+    gate: auth::Gate,
+    evolution: Arc<evolution::EvolutionHub>,
+    agents: Mutex<agents::Directory>,
+    reports: Mutex<reports::ReportStore>,
+    metrics: metrics::Metrics,
+    shutdown: shutdown::Shutdown,
+    connections: AtomicUsize,
+    next_peer_id: AtomicU64,
+    /// Milliseconds since `started` of the last HTTP request or connection change.
+    last_activity: AtomicU64,
+    cpu: Mutex<process::CpuMeter>,
 }
 
 impl AppState {
-    /// State for a server with `config`.
-    pub fn new(config: Config) -> Self {
-        Self { inner: Arc::new(Inner { config, started: std::time::Instant::now() }) }
+    /// State for a server with `config` listening on `local` (its own origin is always allowed).
+    pub fn new(config: Config, local: SocketAddr) -> Self {
+        let inner = Inner {
+            gate: auth::Gate::new(&config.auth, local),
+            evolution: Arc::new(evolution::EvolutionHub::new(&config.evolution)),
+            agents: Mutex::new(agents::Directory::new(&config.agents)),
+            reports: Mutex::new(reports::ReportStore::new(&config.reports)),
+            metrics: metrics::Metrics::new(),
+            shutdown: shutdown::Shutdown::new(),
+            connections: AtomicUsize::new(0),
+            next_peer_id: AtomicU64::new(1),
+            last_activity: AtomicU64::new(0),
+            cpu: Mutex::new(process::CpuMeter::new()),
+            started: Instant::now(),
+            config,
+        };
+        Self { inner: Arc::new(inner) }
     }
 
     /// The settings.
@@ -43,8 +89,22 @@ impl AppState {
     }
 
     /// Time since the server started.
-    pub fn uptime(&self) -> std::time::Duration {
+    pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
+    }
+
+    /// Records activity (an HTTP request, a connection opening or closing).
+    fn touch(&self) {
+        self.inner.last_activity.store(self.uptime().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Time since the last activity, or zero while any connection is open.
+    fn idle_for(&self) -> Duration {
+        if self.inner.connections.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.inner.last_activity.load(Ordering::Relaxed));
+        self.uptime().saturating_sub(last)
     }
 }
 
@@ -53,12 +113,48 @@ pub fn app(state: AppState) -> Router {
     http::routes(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes.
+/// Serves [`app`] on `listener` until `shutdown` completes (or the idle timeout
+/// passes), then closes every socket with "going away" and waits up to the
+/// grace period for them to finish.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config);
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let local = listener.local_addr()?;
+    let state = AppState::new(config, local);
+    let signal = state.inner.shutdown.clone();
+    let idle_limit = Duration::from_millis(state.config().idle_timeout_ms);
+    let watcher = state.clone();
+    let trigger = tokio::spawn(async move {
+        let idle = async {
+            if idle_limit.is_zero() {
+                return std::future::pending().await;
+            }
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                if watcher.idle_for() >= idle_limit {
+                    tracing::info!(idle_ms = idle_limit.as_millis() as u64, "idle timeout: shutting down");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown => {},
+            () = idle => {},
+        }
+        watcher.inner.shutdown.trigger();
+    });
+    let mut stop = signal.subscribe();
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move { shutdown::signalled(&mut stop).await })
+        .await;
+    signal.trigger();
+    trigger.abort();
+    let grace = Duration::from_millis(state.config().shutdown.grace_ms);
+    if !signal.drained(grace).await {
+        tracing::warn!("connections still open after the shutdown grace period; exiting anyway");
+    }
+    served
 }

@@ -16,6 +16,7 @@
 //! - [`metrics`]: a fixed-size latency histogram and retry metrics.
 //! - [`health`]: components, aggregate health and change detection.
 //! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
+//! - [`report`]: a bridge's state report, shared by bridge and backend.
 //!
 //! # Example
 //!
@@ -57,6 +58,7 @@ pub mod health;
 pub mod metrics;
 pub mod protocol;
 pub mod random;
+pub mod report;
 pub mod retry;
 pub mod time;
 

@@ -1,22 +1,70 @@
 //! Liveness and readiness in the `application/health+json` format
-//! (draft-inadarei-api-health-check): `status` is `pass`, `warn` or `fail`.
+//! (draft-inadarei-api-health-check): `status` is `pass`, `warn` or `fail`;
+//! 200 for pass and warn, 503 for fail.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
 
 const HEALTH_JSON: &str = "application/health+json";
 
+fn respond(body: Value) -> impl IntoResponse {
+    let code = if body["status"] == "fail" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (code, [(header::CONTENT_TYPE, HEALTH_JSON), (header::CACHE_CONTROL, "no-store")], body.to_string())
+}
+
 /// `GET /livez`: the process is up and serving.
 pub(crate) async fn livez(State(state): State<AppState>) -> impl IntoResponse {
-    let body = json!({
+    respond(json!({
         "status": "pass",
         "version": bridge_core::VERSION,
         "serviceId": "bridge-backend",
-        "uptimeMs": u64::try_from(state.uptime().as_millis()).unwrap_or(u64::MAX),
+        "uptimeMs": state.uptime().as_millis() as u64,
+    }))
+}
+
+/// `GET /readyz`: ready to take connections: not shutting down, below the
+/// connection limit, and (a warning only) the wasm package is built.
+pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let max = state.config().limits.max_connections;
+    let open = state.inner.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let utilization = open as f64 / max as f64;
+    let conn_status = if utilization >= 1.0 {
+        "fail"
+    } else if utilization >= 0.9 {
+        "warn"
+    } else {
+        "pass"
+    };
+    let shutting_down = state.inner.shutdown.is_triggered();
+    let pkg = state.config().www_dir.join("pkg/bridge_wasm_bg.wasm");
+    let pkg_ok = pkg.is_file();
+    let mut checks = json!({
+        "connections:utilization": [{
+            "componentType": "system", "observedValue": utilization, "observedUnit": "ratio", "status": conn_status,
+        }],
+        "server:shutdown": [{ "status": if shutting_down { "fail" } else { "pass" } }],
+        "wasm:package": [{ "status": if pkg_ok { "pass" } else { "warn" } }],
     });
-    (StatusCode::OK, [(header::CONTENT_TYPE, HEALTH_JSON), (header::CACHE_CONTROL, "no-store")], body.to_string())
+    if !pkg_ok {
+        checks["wasm:package"][0]["output"] =
+            json!(format!("{} is missing: the demo page cannot load the bridge (run cargo xtask run)", pkg.display()));
+    }
+    let statuses = [conn_status, if shutting_down { "fail" } else { "pass" }, if pkg_ok { "pass" } else { "warn" }];
+    let status = if statuses.contains(&"fail") {
+        "fail"
+    } else if statuses.contains(&"warn") {
+        "warn"
+    } else {
+        "pass"
+    };
+    respond(json!({
+        "status": status,
+        "version": bridge_core::VERSION,
+        "serviceId": "bridge-backend",
+        "checks": checks,
+    }))
 }

@@ -1,0 +1,60 @@
+//! `POST /api/evolution/publish`: publish without a socket. Body
+//! `{"topic", "data"}`; an `Idempotency-Key` header makes retries safe
+//! (same key, same event); answers `{"epoch", "seq", "duplicate"}`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use bridge_core::protocol::{Id, Json as RawJson, rules};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, authorize};
+use crate::AppState;
+use crate::config::Role;
+
+#[derive(Deserialize)]
+struct Body {
+    topic: String,
+    data: RawJson,
+}
+
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let grant = authorize(&state, &headers, Role::Publish)?;
+    let body = super::body_within(body, 256 * 1024)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body must be UTF-8 JSON"))?;
+    let body: Body = serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(format!("the body must be {{\"topic\": string, \"data\": any JSON}}: {e}"))
+    })?;
+    rules::check_topic(&body.topic).map_err(ApiError::bad_request)?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+            if k.is_empty() || k.len() > rules::MAX_ID_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "Idempotency-Key must be 1 to {} bytes",
+                    rules::MAX_ID_BYTES
+                )));
+            }
+            Id::Str(k.to_owned())
+        }
+        // Without a key every POST is a new event: use a key nobody can repeat.
+        None => {
+            Id::Str(format!("auto-{}", state.inner.next_peer_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+        }
+    };
+    let publisher = format!("http:{}", grant.name);
+    let published = state.inner.evolution.publish(&publisher, &key, &body.topic, &body.data);
+    state.inner.metrics.published(published.duplicate);
+    Ok(Json(json!({
+        "epoch": published.position.epoch,
+        "seq": published.position.seq,
+        "duplicate": published.duplicate,
+    })))
+}

@@ -1,0 +1,169 @@
+//! The latest state report of every bridge, bounded: at most `max_bridges`,
+//! the longest-silent forgotten first, and any bridge silent for
+//! `forget_after` dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::config;
+
+/// One bridge as the backend knows it.
+#[derive(Debug, Clone)]
+struct Entry {
+    instance: String,
+    seq: u64,
+    /// The report as received (validated), shared with readers.
+    report: Arc<serde_json::Value>,
+    last_seen: Instant,
+    received_unix_ms: u64,
+    reports: u64,
+}
+
+/// How a report was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Accepted {
+    /// A new report.
+    Stored,
+    /// The same (instance, seq) again: nothing changed.
+    Duplicate,
+    /// An older seq of the current instance: ignored (a newer one is held).
+    Stale,
+}
+
+/// A bridge in `GET /api/bridges`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BridgeView {
+    pub(crate) bridge_id: String,
+    pub(crate) last_seen_ms_ago: u64,
+    pub(crate) last_report_unix_ms: u64,
+    pub(crate) stale: bool,
+    pub(crate) reports: u64,
+    pub(crate) report: Arc<serde_json::Value>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct ReportStore {
+    bridges: HashMap<String, Entry>,
+    config: config::Reports,
+}
+
+impl ReportStore {
+    pub(crate) fn new(config: &config::Reports) -> Self {
+        Self { bridges: HashMap::new(), config: config.clone() }
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        let forget = Duration::from_millis(self.config.forget_after_ms);
+        self.bridges.retain(|_, e| now.saturating_duration_since(e.last_seen) < forget);
+    }
+
+    /// Takes `report` (already validated) from bridge `id`.
+    pub(crate) fn put(
+        &mut self,
+        id: &str,
+        instance: &str,
+        seq: u64,
+        report: serde_json::Value,
+        unix_ms: u64,
+    ) -> Accepted {
+        let now = Instant::now();
+        self.forget_old(now);
+        if let Some(e) = self.bridges.get_mut(id) {
+            e.last_seen = now;
+            if e.instance == instance && seq == e.seq {
+                return Accepted::Duplicate;
+            }
+            if e.instance == instance && seq < e.seq {
+                return Accepted::Stale;
+            }
+        } else if self.bridges.len() >= self.config.max_bridges
+            && let Some(oldest) = self.bridges.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone())
+        {
+            self.bridges.remove(&oldest);
+        }
+        let reports = self.bridges.get(id).map_or(0, |e| e.reports) + 1;
+        let entry = Entry {
+            instance: instance.to_owned(),
+            seq,
+            report: Arc::new(report),
+            last_seen: now,
+            received_unix_ms: unix_ms,
+            reports,
+        };
+        self.bridges.insert(id.to_owned(), entry);
+        Accepted::Stored
+    }
+
+    /// Every bridge, by id.
+    pub(crate) fn list(&mut self) -> Vec<BridgeView> {
+        let now = Instant::now();
+        self.forget_old(now);
+        let stale = Duration::from_millis(self.config.stale_after_ms);
+        let mut v: Vec<BridgeView> = self
+            .bridges
+            .iter()
+            .map(|(id, e)| {
+                let ago = now.saturating_duration_since(e.last_seen);
+                BridgeView {
+                    bridge_id: id.clone(),
+                    last_seen_ms_ago: ago.as_millis() as u64,
+                    last_report_unix_ms: e.received_unix_ms,
+                    stale: ago >= stale,
+                    reports: e.reports,
+                    report: Arc::clone(&e.report),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.bridge_id.cmp(&b.bridge_id));
+        v
+    }
+
+    /// (bridges known, of which stale).
+    pub(crate) fn counts(&mut self) -> (usize, usize) {
+        let list = self.list();
+        (list.len(), list.iter().filter(|b| b.stale).count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(max: usize) -> ReportStore {
+        ReportStore::new(&config::Reports { max_bridges: max, ..Default::default() })
+    }
+
+    #[tokio::test]
+    async fn idempotent_by_instance_and_seq() {
+        let mut s = store(10);
+        let r = || serde_json::json!({});
+        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Stored);
+        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Duplicate);
+        assert_eq!(s.put("b", "i1", 3, r(), 0), Accepted::Stored);
+        assert_eq!(s.put("b", "i1", 2, r(), 0), Accepted::Stale);
+        assert_eq!(s.put("b", "i2", 1, r(), 0), Accepted::Stored, "a reloaded page starts over");
+        assert_eq!(s.list()[0].reports, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_and_ageing() {
+        let mut s = store(2);
+        s.put("a", "i", 1, serde_json::json!({}), 0);
+        tokio::time::advance(Duration::from_millis(10)).await;
+        s.put("b", "i", 1, serde_json::json!({}), 0);
+        s.put("c", "i", 1, serde_json::json!({}), 0);
+        let ids: Vec<_> = s.list().into_iter().map(|b| b.bridge_id).collect();
+        assert_eq!(ids, ["b", "c"], "the longest-silent is forgotten");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(s.list().iter().all(|b| b.stale));
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert!(s.list().is_empty());
+    }
+}

@@ -1,0 +1,140 @@
+//! A bridge's state report: the JSON of its `state()`, of the `get_os_state`
+//! WebMCP tool, and of `PUT /api/bridges/{id}/report`. One type, so the
+//! bridge that writes it and the backend that validates it cannot disagree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::breaker::BreakerSnapshot;
+use crate::health::HealthSnapshot;
+use crate::metrics::RetryMetricsSnapshot;
+use crate::time::Millis;
+
+/// A socket's connection state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketState {
+    /// Not started, or stopped by the page.
+    Stopped,
+    /// Opening or handshaking.
+    Connecting,
+    /// Connected and welcomed.
+    Open,
+    /// Lost; waiting to reconnect (possibly for an open breaker).
+    Reconnecting,
+}
+
+/// One socket as the bridge sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketSnapshot {
+    /// Connection state.
+    pub state: SocketState,
+    /// The socket's URL.
+    pub url: String,
+    /// When the current connection opened, on the bridge's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_since: Option<Millis>,
+    /// Connections opened after the first.
+    pub reconnects: u64,
+    /// Requests waiting to be sent or acknowledged.
+    pub outbox: u32,
+    /// The outbox's capacity.
+    pub outbox_limit: u32,
+    /// Why the last connection ended or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Evolution: the last event position received (`epoch:seq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    /// Evolution: resets received (history could not cover a resume).
+    #[serde(default)]
+    pub resets: u64,
+}
+
+/// WebMCP as the bridge sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebMcpSnapshot {
+    /// `document.modelContext` exists.
+    pub available: bool,
+    /// Tools the bridge registered.
+    pub tools: Vec<String>,
+}
+
+/// Everything a bridge knows about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BridgeReport {
+    /// The bridge's id (kept in the page's localStorage).
+    pub bridge_id: String,
+    /// Random per page load: a new instance restarts `seq`.
+    pub instance: String,
+    /// Report number within the instance; reports are idempotent by (instance, seq).
+    pub seq: u64,
+    /// When the report was made, ms since the Unix epoch (the page's clock).
+    pub ts: u64,
+    /// The bridge module's version.
+    pub version: String,
+    /// The page's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Time since `start()`, ms.
+    pub uptime_ms: u64,
+    /// Health of every component.
+    pub health: HealthSnapshot,
+    /// Every circuit breaker.
+    pub breakers: Vec<BreakerSnapshot>,
+    /// Retry metrics per tool.
+    pub retry: RetryMetricsSnapshot,
+    /// The sockets, by name (`evolution`, `agents`).
+    pub sockets: BTreeMap<String, SocketSnapshot>,
+    /// WebMCP availability and registered tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webmcp: Option<WebMcpSnapshot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::{BreakerConfig, CircuitBreaker};
+    use crate::health::HealthModel;
+    use crate::metrics::RetryMetrics;
+
+    #[test]
+    fn round_trips_as_camel_case_json() {
+        let mut breaker = CircuitBreaker::new("fetch", BreakerConfig::DEFAULT, Millis(0));
+        let report = BridgeReport {
+            bridge_id: "b1".into(),
+            instance: "i1".into(),
+            seq: 3,
+            ts: 1_700_000_000_000,
+            version: crate::VERSION.into(),
+            page: Some("http://127.0.0.1:8765/demo/".into()),
+            uptime_ms: 10,
+            health: HealthModel::bridge_default().snapshot(),
+            breakers: vec![breaker.snapshot(Millis(5), 10)],
+            retry: RetryMetrics::default().snapshot(),
+            sockets: BTreeMap::from([(
+                "evolution".to_owned(),
+                SocketSnapshot {
+                    state: SocketState::Open,
+                    url: "ws://x/evolution".into(),
+                    connected_since: Some(Millis(1)),
+                    reconnects: 0,
+                    outbox: 0,
+                    outbox_limit: 256,
+                    last_error: None,
+                    position: Some("e:4".into()),
+                    resets: 0,
+                },
+            )]),
+            webmcp: Some(WebMcpSnapshot { available: false, tools: vec![] }),
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["bridgeId"], "b1");
+        assert_eq!(json["sockets"]["evolution"]["outboxLimit"], 256);
+        assert_eq!(serde_json::from_value::<BridgeReport>(json).unwrap(), report);
+    }
+}
