@@ -1,8 +1,9 @@
-//! Conversions at the JS edge. Values cross as JSON: `JSON.parse` is fast in
-//! every engine and keeps the module small (no serde-wasm-bindgen).
+//! The JS edge: values cross as JSON text (`JSON.parse` is fast in every
+//! engine and keeps the module small), and errors become JS `Error`s with a
+//! stable `code` a script can switch on, plus the underlying `cause`.
 
 use serde::Serialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Serializes `value` to a plain JS object.
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
@@ -10,7 +11,46 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&text)
 }
 
+/// A plain JS value as JSON text (`undefined` becomes `null`).
+pub(crate) fn to_json(value: &JsValue) -> Result<String, JsValue> {
+    if value.is_undefined() {
+        return Ok("null".into());
+    }
+    js_sys::JSON::stringify(value)?.as_string().ok_or_else(|| error("the value cannot be expressed as JSON"))
+}
+
 /// A JS `Error` from any displayable error.
 pub fn error(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
+}
+
+/// A JS `Error` with `code`, and optionally `cause` and more properties.
+pub(crate) fn coded_error(code: &str, message: &str, cause: Option<&JsValue>, extra: &[(&str, JsValue)]) -> JsValue {
+    let e = js_sys::Error::new(message);
+    let _ = js_sys::Reflect::set(&e, &"code".into(), &code.into());
+    if let Some(c) = cause {
+        let _ = js_sys::Reflect::set(&e, &"cause".into(), c);
+    }
+    for (k, v) in extra {
+        let _ = js_sys::Reflect::set(&e, &(*k).into(), v);
+    }
+    e.into()
+}
+
+/// A property of a JS object, if it is set.
+pub(crate) fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// The message of a thrown JS value.
+pub(crate) fn message_of(value: &JsValue) -> String {
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    value.as_string().unwrap_or_else(|| to_json(value).unwrap_or_else(|_| "an error".into()))
+}
+
+/// Logs to the console (for failures in page callbacks, which must not stop the bridge).
+pub(crate) fn warn(message: &str, detail: &JsValue) {
+    web_sys::console::warn_2(&format!("bridge: {message}").into(), detail);
 }

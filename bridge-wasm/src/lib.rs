@@ -1,22 +1,49 @@
 //! The browser bridge, compiled to WebAssembly and imported by a page:
 //!
 //! ```js
-//! import init, { version, defaultPolicies } from "/pkg/bridge_wasm.js";
+//! import init, { Bridge } from "/pkg/bridge_wasm.js";
 //! await init();
-//! console.log(version(), defaultPolicies().fetch.maxRetries);
+//! const bridge = new Bridge({ healthIntervalMs: 10000 });
+//! bridge.addEventListener("health", (change) => console.log(change));
+//! await bridge.start();
+//! const unsubscribe = await bridge.subscribe(["evolution.*"], (event) => console.log(event.data));
+//! const response = await bridge.fetch("/api/data");
 //! ```
+//!
+//! Full API: `docs/bridge.md`; types: `pkg/bridge_wasm.d.ts`.
 //!
 //! # Layout
 //!
-//! - [`js`]: conversions between Rust values and JS values.
-//! - the exported functions below: version and the core policy objects.
+//! - [`platform`]: the browser at the seam (clock, timers, randomness, task lifetime).
+//! - [`config`]: `new Bridge(config)`, validated.
+//! - [`resilience`]: policies, breakers, budgets, metrics, and running an operation under them.
+//! - [`socket`]: the resilient evolution and agents sockets.
+//! - [`fetch`], [`call`], [`llm`]: requests and page functions under a tool's policy.
+//! - [`health`]: polling, `health` events, state reports.
+//! - [`webmcp`]: the tools for AI agents.
+//! - [`bridge`]: the shared state behind the JS class; [`events`]: listeners; [`js`]: the JS edge.
+
+use std::rc::Rc;
 
 use bridge_core::random::SeededRandom;
 use bridge_core::retry::PolicySet;
 use bridge_core::time::duration_ms;
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
+mod bridge;
+mod call;
+mod config;
+mod events;
+mod fetch;
+mod health;
 pub mod js;
+mod llm;
+mod platform;
+mod resilience;
+mod socket;
+mod webmcp;
 
 /// The bridge's version.
 #[wasm_bindgen]
@@ -47,4 +74,309 @@ pub fn policy_for(name: &str) -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = backoffDelays)]
 pub fn backoff_delays(name: &str, seed: u32) -> Vec<f64> {
     PolicySet::default().get(name).backoff(SeededRandom::new(u64::from(seed))).map(|d| duration_ms(d) as f64).collect()
+}
+
+/// A subscription to evolution events; `unsubscribe()` ends it.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Subscription {
+    bridge: bridge::Bridge,
+    id: u32,
+}
+
+#[wasm_bindgen]
+impl Subscription {
+    /// Stops delivering events to this subscription's callback. Returns false if it had already ended.
+    pub fn unsubscribe(&self) -> bool {
+        self.bridge.evolution.as_ref().is_some_and(|s| s.unsubscribe(self.id))
+    }
+}
+
+/// The bridge. See `docs/bridge.md`.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Bridge {
+    inner: bridge::Bridge,
+}
+
+fn promise<F>(f: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    future_to_promise(f)
+}
+
+#[wasm_bindgen]
+impl Bridge {
+    /// Creates a bridge; throws an `Error` with `code: "invalid_config"` naming the field when `config` is wrong.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue) -> Result<Bridge, JsValue> {
+        let json = js::to_json(&config)?;
+        let window = web_sys::window();
+        let origin = window.as_ref().and_then(|w| w.location().origin().ok()).filter(|o| o.starts_with("http"));
+        let storage = window.as_ref().and_then(|w| w.local_storage().ok().flatten());
+        let stored = storage.as_ref().and_then(|s| s.get_item(config::BRIDGE_ID_KEY).ok().flatten());
+        let cfg = config::Config::parse(
+            &json,
+            origin,
+            || stored,
+            |id| {
+                if let Some(s) = &storage {
+                    let _ = s.set_item(config::BRIDGE_ID_KEY, id);
+                }
+            },
+            || format!("b-{}", platform::random_id(12)),
+        )
+        .map_err(|e| js::coded_error("invalid_config", &e.0, None, &[]))?;
+        Ok(Bridge { inner: bridge::Inner::new(cfg) })
+    }
+
+    /// This bridge's id.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.inner.config.bridge_id.clone()
+    }
+
+    /// Connects the sockets and starts health polling and reporting. Resolves at once;
+    /// watch `health` events or `state()` for the connections.
+    pub fn start(&self) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            if b.is_started() {
+                return Ok(JsValue::UNDEFINED);
+            }
+            let lifetime = platform::Lifetime::default();
+            *b.lifetime.borrow_mut() = lifetime.clone();
+            b.started_at.set(Some(platform::now()));
+            for s in [&b.evolution, &b.agents].into_iter().flatten() {
+                s.set_lifetime(lifetime.clone());
+                lifetime.spawn(Rc::clone(s).maintain());
+            }
+            lifetime.spawn(health::poll(Rc::clone(&b)));
+            if b.config.report {
+                lifetime.spawn(health::report(Rc::clone(&b)));
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Releases every socket, timer, listener and registered tool. Waiting requests
+    /// fail with `code: "stopped"`. A stopped bridge can be started again.
+    pub fn stop(&self) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            b.webmcp.borrow_mut().unregister_all();
+            b.lifetime().stop();
+            for s in [&b.evolution, &b.agents].into_iter().flatten() {
+                s.shutdown();
+            }
+            b.started_at.set(None);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Subscribes `callback` to evolution events on `topics` (a name, `*`, `prefix.*`, or an array);
+    /// returns a `Subscription`. Events resume after reconnects without loss or duplicates;
+    /// a `reset` event says when the server could not replay what was missed.
+    pub fn subscribe(&self, topics: JsValue, callback: Function) -> Result<Subscription, JsValue> {
+        let socket =
+            self.inner.evolution().map_err(|a| js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
+        let topics: Vec<String> = match topics.as_string() {
+            Some(t) => vec![t],
+            None => js_sys::Array::from(&topics).iter().filter_map(|t| t.as_string()).collect(),
+        };
+        if topics.is_empty() {
+            return Err(js::coded_error(
+                "invalid_argument",
+                "subscribe: give a topic or an array of topics",
+                None,
+                &[],
+            ));
+        }
+        for t in &topics {
+            bridge_core::protocol::rules::check_pattern(t)
+                .map_err(|m| js::coded_error("invalid_argument", &format!("subscribe: {m}"), None, &[]))?;
+        }
+        let id = socket.subscribe(topics, callback);
+        Ok(Subscription { bridge: Rc::clone(&self.inner), id })
+    }
+
+    /// Sends an evolution request for `action` with `params`; resolves with the handler's result.
+    /// `options`: `{timeoutMs, tool}`.
+    pub fn request(&self, action: String, params: JsValue, options: JsValue) -> Promise {
+        let b = Rc::clone(&self.inner);
+        let tool = js::get(&options, "tool").and_then(|t| t.as_string()).unwrap_or_else(|| "evolutionRequest".into());
+        let timeout = js::get(&options, "timeoutMs").and_then(|t| t.as_f64()).map(|t| t as u64);
+        promise(async move { webmcp::request(&b, &tool, action, params, timeout).await })
+    }
+
+    /// Registers this page's agent (re-registered automatically after every reconnect).
+    #[wasm_bindgen(js_name = registerAgent)]
+    pub fn register_agent(&self, name: String, capabilities: Option<Vec<String>>) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            let socket = b.agents().map_err(|a| js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
+            bridge_core::protocol::rules::check_agent(&name)
+                .map_err(|m| js::coded_error("invalid_argument", &m, None, &[]))?;
+            let caps = capabilities.unwrap_or_default();
+            socket.set_agent(config::AgentConfig { name: name.clone(), capabilities: caps.clone() });
+            let reply = b
+                .socket_request(socket, "registerAgent", "registerAgent", |id| {
+                    bridge_core::protocol::ClientFrame::Register(bridge_core::protocol::Register {
+                        id,
+                        agent: name.clone(),
+                        capabilities: caps.clone(),
+                        presence: true,
+                        takeover: true,
+                    })
+                })
+                .await
+                .map_err(|e| resilience::to_js_error("registerAgent", &e))?;
+            bridge::frame_to_js(&reply)
+        })
+    }
+
+    /// Sends `{to, messageType, content, priority?, expiresInMs?}` to an agent; resolves once
+    /// the backend acked it (`{status: "delivered" | "queued"}`). Takes effect exactly once,
+    /// even across reconnects.
+    #[wasm_bindgen(js_name = sendA2A)]
+    pub fn send_a2a(&self, message: JsValue) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            let msg = bridge::A2aMessage::from_js(&message)?;
+            b.send_a2a(bridge_core::retry::names::SEND_A2A_MESSAGE, msg).await
+        })
+    }
+
+    /// Lists agents (optionally only those with `capability`).
+    pub fn discover(&self, capability: Option<String>) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move { webmcp::discover(&b, "discoverAgents", capability).await })
+    }
+
+    /// Sends a message to every other online agent; resolves with `{recipients}`.
+    pub fn broadcast(&self, message_type: String, content: JsValue) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move { webmcp::broadcast(&b, "broadcast", message_type, content).await })
+    }
+
+    /// Calls `callback(message)` for each agent message; the message is acknowledged after the
+    /// callback returns (or its promise resolves). Same as `addEventListener("message", cb)`.
+    #[wasm_bindgen(js_name = onMessage)]
+    pub fn on_message(&self, callback: Function) -> Result<(), JsValue> {
+        self.inner.events.add("message", callback).map_err(|m| js::coded_error("limit_exceeded", &m, None, &[]))
+    }
+
+    /// `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker.
+    /// `options.signal` cancels every attempt. Resolves with the `Response`.
+    pub fn fetch(&self, url: String, init: JsValue, options: JsValue) -> Promise {
+        let shared = Rc::clone(&self.inner.resilience);
+        let changed = self.inner.changed.clone();
+        let options = fetch::FetchOptions::from_js(&options);
+        promise(async move {
+            let r = fetch::fetch(shared, url, init, options).await;
+            changed.notify();
+            r.map(JsValue::from)
+        })
+    }
+
+    /// Runs `fn` (sync or async) under tool `tool`'s policy and breaker.
+    pub fn call(&self, tool: String, f: Function) -> Promise {
+        let shared = Rc::clone(&self.inner.resilience);
+        promise(async move { call::call(shared, tool, f).await })
+    }
+
+    /// Sends a prompt (`{prompt, model?, temperature?, max_tokens?, system_prompt?}`) to the LLM
+    /// endpoint; resolves with `{text, model, usage}`.
+    pub fn prompt(&self, input: JsValue) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            llm::prompt(&b, bridge_core::retry::names::SEND_LLM_PROMPT, llm::Prompt::from_js(&input)?).await
+        })
+    }
+
+    /// Everything the bridge knows: health, breakers, retry metrics, sockets, WebMCP.
+    /// The same JSON as the `get_os_state` tool and the report sent to the backend.
+    pub fn state(&self) -> Result<JsValue, JsValue> {
+        self.inner.state_js()
+    }
+
+    /// Closes breaker `name` by hand; false if there is no such breaker.
+    #[wasm_bindgen(js_name = resetBreaker)]
+    pub fn reset_breaker(&self, name: &str) -> bool {
+        let done =
+            self.inner.resilience.borrow_mut().breakers.get_mut(name).map(|b| b.reset(platform::now())).is_some();
+        self.inner.changed.notify();
+        done
+    }
+
+    /// Opens breaker `name` by hand until `resetBreaker`; false if there is no such breaker.
+    #[wasm_bindgen(js_name = isolateBreaker)]
+    pub fn isolate_breaker(&self, name: &str) -> bool {
+        let done =
+            self.inner.resilience.borrow_mut().breakers.get_mut(name).map(|b| b.isolate(platform::now())).is_some();
+        self.inner.changed.notify();
+        done
+    }
+
+    /// Listens for `health`, `reset`, `message`, `presence` events.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(&self, kind: &str, callback: Function) -> Result<(), JsValue> {
+        const KINDS: [&str; 4] = ["health", "reset", "message", "presence"];
+        if !KINDS.contains(&kind) {
+            return Err(js::coded_error(
+                "invalid_argument",
+                &format!("unknown event \"{kind}\"; use one of {KINDS:?}"),
+                None,
+                &[],
+            ));
+        }
+        self.inner.events.add(kind, callback).map_err(|m| js::coded_error("limit_exceeded", &m, None, &[]))
+    }
+
+    /// Removes a listener added with `addEventListener`.
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(&self, kind: &str, callback: Function) {
+        self.inner.events.remove(kind, &callback);
+    }
+
+    /// Same as `addEventListener("health", callback)`.
+    #[wasm_bindgen(js_name = onHealthChange)]
+    pub fn on_health_change(&self, callback: Function) -> Result<(), JsValue> {
+        self.add_event_listener("health", callback)
+    }
+
+    /// Runs the health checks now (and reports if anything changed); resolves with the health.
+    #[wasm_bindgen(js_name = checkHealth)]
+    pub fn check_health(&self) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            health::check_all(&b).await;
+            js::to_js(&b.health.borrow().snapshot())
+        })
+    }
+
+    /// Sends a state report now; resolves when the backend accepted it.
+    #[wasm_bindgen(js_name = sendReport)]
+    pub fn send_report(&self) -> Promise {
+        let b = Rc::clone(&self.inner);
+        promise(async move {
+            health::send_report(&b).await.map_err(|m| js::coded_error("report_failed", &m, None, &[]))?;
+            Ok(JsValue::from(b.report_seq.get() as f64))
+        })
+    }
+
+    /// Registers the bridge's tools on `document.modelContext` (when the browser has WebMCP);
+    /// returns their names (empty without WebMCP). `stop()` unregisters them.
+    #[wasm_bindgen(js_name = registerWebMcpTools)]
+    pub fn register_webmcp_tools(&self) -> Result<Vec<String>, JsValue> {
+        webmcp::register_builtin(&self.inner)
+    }
+
+    /// Registers a page tool on WebMCP, wrapped in its own breaker and `options.policy`.
+    /// Returns false when the browser has no WebMCP.
+    #[wasm_bindgen(js_name = registerTool)]
+    pub fn register_tool(&self, descriptor: JsValue, options: JsValue) -> Result<bool, JsValue> {
+        webmcp::register_page_tool(&self.inner, &descriptor, &options)
+    }
 }

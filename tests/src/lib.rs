@@ -226,3 +226,233 @@ impl Client {
         drop(self);
     }
 }
+
+impl TestServer {
+    /// Waits at most `within` for the server to finish by itself (the idle
+    /// timeout), without sending the stop signal. None when it is still running.
+    pub async fn finished_within(mut self, within: Duration) -> Option<std::io::Result<()>> {
+        let task = self.task.take().expect("running");
+        match tokio::time::timeout(within, task).await {
+            Ok(result) => Some(result.expect("the server task panicked")),
+            Err(_) => None,
+        }
+    }
+
+    /// Polls `GET /status` until `ready` holds for it (at most [`WAIT`]); returns that status.
+    /// For server-side effects that follow a client-visible event asynchronously
+    /// (a connection's slot is released after its close frame was sent).
+    pub async fn wait_status(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let status = self.get_json("/status").await;
+            if ready(&status) {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "waited {WAIT:?} for {what}; last status: {status}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Client {
+    /// Opens a connection (no hello yet) whose kernel receive buffer is about
+    /// `recv_buffer` bytes, so a client that stops reading pushes back on the server quickly.
+    pub async fn connect_with_recv_buffer(url: &str, recv_buffer: u32) -> Client {
+        let req = url.into_client_request().expect("ws url");
+        let authority = req.uri().authority().expect("ws url with host and port").as_str().to_owned();
+        let addr: SocketAddr = authority.parse().expect("ws url with an IP address and port");
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+            .expect("tcp socket");
+        socket.set_recv_buffer_size(recv_buffer).expect("SO_RCVBUF");
+        let stream = tokio::time::timeout(WAIT, socket.connect(addr))
+            .await
+            .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
+            .expect("tcp connect");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)))
+            .await
+            .unwrap_or_else(|_| panic!("the WebSocket handshake with {url} timed out"))
+            .expect("WebSocket handshake");
+        Client { ws, welcome: None }
+    }
+}
+
+/// A WebSocket client at the TCP level: after the upgrade and `hello` it writes
+/// only what the test sends (never a pong, never a close reply) and reads only
+/// when asked, so it can play a peer that has gone silent or stopped reading.
+#[derive(Debug)]
+pub struct RawClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// The welcome frame.
+    pub welcome: Value,
+}
+
+/// What a [`RawClient`] read until the connection ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEnd {
+    /// The close frame's code, or None when the connection ended without one.
+    pub close_code: Option<u16>,
+    /// The close frame's reason.
+    pub reason: String,
+    /// The text frames before it, parsed.
+    pub frames: Vec<Value>,
+    /// WebSocket pings received.
+    pub pings: usize,
+}
+
+impl RawClient {
+    /// Upgrades `path` on `server` and does the hello as `client`.
+    pub async fn connect(server: &TestServer, path: &str, client: &str) -> RawClient {
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(server.addr))
+            .await
+            .expect("connect timed out")
+            .expect("tcp connect");
+        let mut c = RawClient { stream, buf: Vec::new(), welcome: Value::Null };
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            server.addr
+        );
+        c.write_all(request.as_bytes()).await;
+        let end = loop {
+            if let Some(i) = c.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(c.read_some().await > 0, "the server closed during the upgrade");
+        };
+        let head = String::from_utf8_lossy(&c.buf[..end]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        c.buf.drain(..end);
+        c.send_text(&json!({"type": "hello", "protocol": 1, "client": client}).to_string()).await;
+        let welcome = c.read_frame().await.expect("welcome");
+        assert_eq!(welcome.0, 1, "welcome must be a text frame");
+        c.welcome = serde_json::from_slice(&welcome.1).expect("welcome is JSON");
+        assert_eq!(c.welcome["type"], "welcome", "{}", c.welcome);
+        c
+    }
+
+    /// Sends a (masked) text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.write_all(&frame).await;
+    }
+
+    /// Reads frames until the connection ends (each read waits at most [`WAIT`]).
+    pub async fn read_until_end(&mut self) -> RawEnd {
+        let mut end = RawEnd { close_code: None, reason: String::new(), frames: Vec::new(), pings: 0 };
+        while let Some((opcode, payload)) = self.read_frame().await {
+            match opcode {
+                1 => end.frames.push(serde_json::from_slice(&payload).expect("text frames are JSON")),
+                8 => {
+                    if payload.len() >= 2 {
+                        end.close_code = Some(u16::from_be_bytes([payload[0], payload[1]]));
+                        end.reason = String::from_utf8_lossy(&payload[2..]).into_owned();
+                    }
+                    return end;
+                }
+                9 => end.pings += 1,
+                other => panic!("unexpected opcode {other}"),
+            }
+        }
+        end
+    }
+
+    /// The next whole frame (opcode, payload); None at the end of the stream.
+    async fn read_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if let Some((opcode, header, len)) = Self::parse_header(&self.buf)
+                && self.buf.len() >= header + len
+            {
+                let payload = self.buf[header..header + len].to_vec();
+                self.buf.drain(..header + len);
+                return Some((opcode, payload));
+            }
+            if self.read_some().await == 0 {
+                return None;
+            }
+        }
+    }
+
+    fn parse_header(buf: &[u8]) -> Option<(u8, usize, usize)> {
+        if buf.len() < 2 {
+            return None;
+        }
+        assert_eq!(buf[0] & 0x80, 0x80, "the server fragments frames");
+        assert_eq!(buf[1] & 0x80, 0, "server frames are not masked");
+        let (header, len) = match buf[1] & 0x7f {
+            126 if buf.len() >= 4 => (4, usize::from(u16::from_be_bytes([buf[2], buf[3]]))),
+            127 if buf.len() >= 10 => (10, u64::from_be_bytes(buf[2..10].try_into().ok()?) as usize),
+            126 | 127 => return None,
+            n => (2, usize::from(n)),
+        };
+        Some((buf[0] & 0x0f, header, len))
+    }
+
+    /// Reads what is available into the buffer; 0 at the end of the stream (or a reset).
+    async fn read_some(&mut self) -> usize {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            tokio::time::timeout(WAIT, self.stream.readable())
+                .await
+                .unwrap_or_else(|_| panic!("nothing from the server within {WAIT:?}"))
+                .expect("readable");
+            match self.stream.try_read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return 0,
+            }
+        }
+    }
+
+    async fn write_all(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            tokio::time::timeout(WAIT, self.stream.writable())
+                .await
+                .unwrap_or_else(|_| panic!("could not write within {WAIT:?}"))
+                .expect("writable");
+            match self.stream.try_write(data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+    }
+}
+
+impl Client {
+    /// The next JSON frame if one arrives within `d` (pings skipped); None when none does.
+    /// Panics if the connection closes.
+    pub async fn recv_within(&mut self, d: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Some(
+                        serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("server sent non-JSON {t}: {e}")),
+                    );
+                }
+                Ok(other) => panic!("expected a frame or nothing, got {other:?}"),
+            }
+        }
+    }
+}

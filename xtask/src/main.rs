@@ -9,9 +9,11 @@
 //! - [`build`]: the wasm package in `www/pkg/`.
 //! - [`run`]: the product on the embedded default.
 //! - [`test`]: every check, with one summary.
+//! - [`bench`]: the backend's memory and throughput figures.
 
 use std::process::ExitCode;
 
+mod bench;
 mod build;
 mod run;
 mod setup;
@@ -25,6 +27,8 @@ commands:
   setup   install what the project needs (idempotent; skips what is there)
   run     setup, build the wasm package, start the backend with the dashboard and demo
   test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
+  bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
+          e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000)
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::all().map(|_| ()),
         Some("run") => run::run(&args[1..]),
         Some("test") => test::all(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -93,13 +93,14 @@ impl Directory {
         self.by_peer.get(&peer_id).map(String::as_str)
     }
 
-    /// `register`: takes the name and returns how many queued messages follow the ack.
+    /// `register`: takes the name and returns how many queued messages follow the ack,
+    /// or `None` when this connection already holds the name (nothing follows).
     /// The caller sends the ack first, then calls [`Directory::deliver_queued`].
-    pub(crate) fn register(&mut self, peer: &Arc<Peer>, reg: &Register) -> Result<u32, FrameError> {
+    pub(crate) fn register(&mut self, peer: &Arc<Peer>, reg: &Register) -> Result<Option<u32>, FrameError> {
         let now = Instant::now();
         if let Some(current) = self.by_peer.get(&peer.id) {
             if *current == reg.agent {
-                return Ok(0);
+                return Ok(None);
             }
             return Err(error(
                 &reg.id,
@@ -158,7 +159,7 @@ impl Directory {
             self.watchers.insert(peer.id, Arc::clone(peer));
         }
         self.announce(&reg.agent, true);
-        Ok(queued)
+        Ok(Some(queued))
     }
 
     /// Sends `name`'s queued messages, oldest first, to its live connection.
@@ -246,6 +247,7 @@ impl Directory {
     pub(crate) fn ack(&mut self, peer: &Peer, id: &Id, from: &str) -> Result<(), FrameError> {
         let name = self.registered(peer, id)?.to_owned();
         let agent = self.agents.get_mut(&name).expect("registered agents exist");
+        purge_expired(agent, Instant::now());
         match agent.queue.iter().position(|m| m.id == *id && m.from == from) {
             Some(i) => {
                 let m = agent.queue.remove(i).expect("index from position");

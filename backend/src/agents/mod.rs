@@ -27,8 +27,10 @@ pub(crate) async fn handle(frame: ClientFrame, peer: &Arc<Peer>, state: &AppStat
             // meanwhile can overtake them.
             let mut dir = lock(dir);
             let queued = dir.register(peer, &reg)?;
-            let _ = peer.push_frame(&ServerFrame::Ack(Ack { queued: Some(queued), ..Ack::new(reg.id) }));
-            dir.deliver_queued(&reg.agent);
+            let _ = peer.push_frame(&ServerFrame::Ack(Ack { queued: Some(queued.unwrap_or(0)), ..Ack::new(reg.id) }));
+            if queued.is_some() {
+                dir.deliver_queued(&reg.agent);
+            }
             return Ok(());
         }
         ClientFrame::Send(msg) => {

@@ -66,7 +66,14 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, kind: SocketKind, 
             peer.close(req.code, &req.reason);
             tokio::time::timeout(Duration::from_secs(3), &mut writer).await.unwrap_or(WriterEnd::Broken)
         }
-        end = &mut writer => end,
+        end = &mut writer => {
+            // We sent a close frame: give the client a moment to answer it (RFC 6455 §5.5.1)
+            // before dropping the TCP connection, so it sees our close code rather than a reset.
+            if matches!(end, WriterEnd::Closed(_)) {
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut reader).await;
+            }
+            end
+        }
     };
     match kind {
         SocketKind::Evolution => evolution::disconnect(&state, peer.id),
@@ -210,6 +217,13 @@ async fn read_loop(
     let mut rate = TokenBucket::new(f64::from(limits.rate_per_sec), f64::from(limits.rate_burst), now);
     let mut allowance = TokenBucket::new(1.0, f64::from(limits.max_bad_frames), now);
     while let Some(msg) = stream.next().await {
+        if peer.is_closing() {
+            // Closing: only wait for the client's close reply; its other frames are not processed.
+            if matches!(msg, Ok(Message::Close(_)) | Err(_)) {
+                return None;
+            }
+            continue;
+        }
         let now = Instant::now();
         last_seen.store(now.saturating_duration_since(start).as_millis() as u64, Ordering::Relaxed);
         let error = match msg {
@@ -274,9 +288,6 @@ async fn read_loop(
             if misbehaved && allowance.take(now).is_err() {
                 return Some(too_many_errors());
             }
-        }
-        if peer.is_closing() {
-            return None;
         }
     }
     None

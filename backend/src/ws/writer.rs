@@ -139,6 +139,15 @@ impl Writer<'_> {
         loop {
             let asked = self.close.borrow_and_update().clone();
             if let Some(req) = asked {
+                // What was queued before the close (typically the error frames explaining it) goes first.
+                while let Ok(item) = self.queue.try_recv() {
+                    if self.handle(item).await.is_err() {
+                        return WriterEnd::Broken;
+                    }
+                }
+                if self.flush().await.is_err() {
+                    return WriterEnd::Broken;
+                }
                 return self.send_close(req.code, &req.reason).await;
             }
             if *shutdown.borrow_and_update() {

@@ -85,6 +85,17 @@ impl Histogram {
         self.max_us = self.max_us.max(us);
     }
 
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.total += other.total;
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
     /// Samples recorded.
     pub fn count(&self) -> u64 {
         self.total
@@ -156,6 +167,17 @@ mod tests {
         assert_eq!(s.count, 10_000);
         assert!((s.mean_ms - 5.0005).abs() < 1e-9);
         assert_eq!(s.max_ms, 10.0);
+    }
+
+    #[test]
+    fn merging_adds_samples() {
+        let (mut a, mut b) = (Histogram::default(), Histogram::default());
+        (1..=100).for_each(|v| a.record(v));
+        (101..=200).for_each(|v| b.record(v));
+        a.merge(&b);
+        assert_eq!((a.count(), a.quantile(1.0), a.quantile(0.0)), (200, 200, 1));
+        a.merge(&Histogram::default());
+        assert_eq!(a.count(), 200);
     }
 
     #[test]

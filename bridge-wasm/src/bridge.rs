@@ -1,0 +1,252 @@
+//! The bridge's state, shared by the JS API, the sockets, the health poller,
+//! the reporter and the WebMCP tools.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bridge_core::health::HealthModel;
+use bridge_core::protocol::{self, ClientFrame, Id, ServerFrame};
+use bridge_core::report::{BridgeReport, WebMcpSnapshot};
+use bridge_core::retry::{Failure, RetryError, names};
+use bridge_core::time::Millis;
+use wasm_bindgen::JsValue;
+
+use crate::config::Config;
+use crate::events::Events;
+use crate::platform::{self, Lifetime, Signal};
+use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
+use crate::socket::{Kind, Socket};
+use crate::webmcp::WebMcp;
+
+/// Transitions per breaker included in reports (the dashboard's timeline).
+pub(crate) const REPORT_TRANSITIONS: usize = 20;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    /// Random per page load: request ids and reports are unique per instance.
+    pub(crate) instance: String,
+    pub(crate) resilience: Shared,
+    pub(crate) health: RefCell<HealthModel>,
+    pub(crate) events: Rc<Events>,
+    pub(crate) evolution: Option<Rc<Socket>>,
+    pub(crate) agents: Option<Rc<Socket>>,
+    pub(crate) lifetime: RefCell<Lifetime>,
+    pub(crate) started_at: Cell<Option<Millis>>,
+    /// Something worth reporting changed.
+    pub(crate) changed: Signal,
+    pub(crate) report_seq: Cell<u64>,
+    pub(crate) reports_sent: Cell<u64>,
+    pub(crate) webmcp: RefCell<WebMcp>,
+}
+
+/// Shared handle.
+pub(crate) type Bridge = Rc<Inner>;
+
+impl Inner {
+    pub(crate) fn new(config: Config) -> Bridge {
+        let instance = platform::random_id(8);
+        let resilience = Rc::new(RefCell::new(Resilience::new(
+            config.policies.clone(),
+            config.breaker,
+            &config.breakers,
+            config.retry_budget,
+        )));
+        let events = Rc::new(Events::default());
+        let changed = Signal::default();
+        let lifetime = Lifetime::default();
+        let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
+        let socket = |kind: Kind| {
+            Socket::new(
+                kind,
+                config.socket_url(kind.path()),
+                client.clone(),
+                config.token.clone(),
+                instance.clone(),
+                config.outbox_limit,
+                Rc::clone(&resilience),
+                Rc::clone(&events),
+                lifetime.clone(),
+                changed.clone(),
+            )
+        };
+        let evolution = config.evolution.then(|| socket(Kind::Evolution));
+        let agents = config.agents.then(|| socket(Kind::Agents));
+        if let (Some(a), Some(s)) = (&config.agent, &agents) {
+            s.set_agent(a.clone());
+        }
+        Rc::new(Inner {
+            config,
+            instance,
+            resilience,
+            health: RefCell::new(HealthModel::bridge_default()),
+            events,
+            evolution,
+            agents,
+            lifetime: RefCell::new(lifetime),
+            started_at: Cell::new(None),
+            changed,
+            report_seq: Cell::new(0),
+            reports_sent: Cell::new(0),
+            webmcp: RefCell::new(WebMcp::default()),
+        })
+    }
+
+    pub(crate) fn lifetime(&self) -> Lifetime {
+        self.lifetime.borrow().clone()
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started_at.get().is_some()
+    }
+
+    /// The whole state: what `state()`, `get_os_state` and reports carry.
+    pub(crate) fn report(&self, max_transitions: usize) -> BridgeReport {
+        let now = platform::now();
+        let (breakers, retry) = {
+            let mut r = self.resilience.borrow_mut();
+            (r.breakers.snapshots(now, max_transitions), r.metrics.snapshot())
+        };
+        let mut sockets = BTreeMap::new();
+        for s in [&self.evolution, &self.agents].into_iter().flatten() {
+            sockets.insert(s.kind.name().to_owned(), s.snapshot());
+        }
+        let webmcp = self.webmcp.borrow();
+        BridgeReport {
+            bridge_id: self.config.bridge_id.clone(),
+            instance: self.instance.clone(),
+            seq: self.report_seq.get(),
+            ts: platform::unix_ms(),
+            version: bridge_core::VERSION.to_owned(),
+            page: web_sys::window().and_then(|w| w.location().href().ok()),
+            uptime_ms: self.started_at.get().map_or(0, |t| now.saturating_since(t).as_millis() as u64),
+            health: self.health.borrow().snapshot(),
+            breakers,
+            retry,
+            sockets,
+            webmcp: Some(WebMcpSnapshot { available: crate::webmcp::model_context().is_some(), tools: webmcp.names() }),
+        }
+    }
+
+    /// The state as a JS object, with extra fields only the page sees.
+    pub(crate) fn state_js(&self) -> Result<JsValue, JsValue> {
+        let report = self.report(bridge_core::breaker::TRANSITION_HISTORY);
+        let mut v = serde_json::to_value(&report).map_err(crate::js::error)?;
+        v["liveTimers"] = serde_json::json!(platform::live_timers());
+        v["started"] = serde_json::json!(self.is_started());
+        v["reportsSent"] = serde_json::json!(self.reports_sent.get());
+        v["policies"] = serde_json::to_value(&self.resilience.borrow().policies).map_err(crate::js::error)?;
+        crate::js::to_js(&v)
+    }
+
+    pub(crate) fn evolution(&self) -> Result<&Rc<Socket>, Attempt> {
+        self.evolution
+            .as_ref()
+            .ok_or_else(|| local_refusal("not_configured", "this bridge has no evolution socket (config.sockets)"))
+    }
+
+    pub(crate) fn agents(&self) -> Result<&Rc<Socket>, Attempt> {
+        self.agents
+            .as_ref()
+            .ok_or_else(|| local_refusal("not_configured", "this bridge has no agents socket (config.sockets)"))
+    }
+
+    /// A request over a socket, under `tool`'s policy and breaker, with one id for every
+    /// attempt (the server deduplicates, so it takes effect once).
+    pub(crate) async fn socket_request(
+        self: &Rc<Self>,
+        socket: &Rc<Socket>,
+        tool: &str,
+        policy: &str,
+        make: impl Fn(Id) -> ClientFrame,
+    ) -> Result<ServerFrame, RetryError<Attempt>> {
+        let id = socket.new_id();
+        let policy = Some(*self.resilience.borrow().policies.get(policy));
+        let (result, ran) = resilience::run(&self.resilience, tool, tool, policy, self.lifetime().stopped(), |_| {
+            let frame = make(id.clone());
+            let socket = Rc::clone(socket);
+            let id = id.clone();
+            async move { socket.request(id, frame).await }
+        })
+        .await;
+        if ran.breaker_moved {
+            self.changed.notify();
+        }
+        result
+    }
+
+    /// Sends an agent message; resolves with the server's ack.
+    pub(crate) async fn send_a2a(self: &Rc<Self>, tool: &str, msg: A2aMessage) -> Result<JsValue, JsValue> {
+        let socket =
+            self.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
+        let content = protocol::Json::from_text(&msg.content_json).map_err(crate::js::error)?;
+        let reply = self
+            .socket_request(socket, tool, names::SEND_A2A_MESSAGE, |id| {
+                ClientFrame::Send(protocol::Send {
+                    id,
+                    to: msg.to.clone(),
+                    message_type: msg.message_type.clone(),
+                    content: content.clone(),
+                    priority: msg.priority,
+                    expires_in_ms: msg.expires_in_ms,
+                })
+            })
+            .await
+            .map_err(|e| resilience::to_js_error(tool, &e))?;
+        frame_to_js(&reply)
+    }
+}
+
+/// What `sendA2A` takes.
+#[derive(Debug, Clone)]
+pub(crate) struct A2aMessage {
+    pub(crate) to: String,
+    pub(crate) message_type: String,
+    pub(crate) content_json: String,
+    pub(crate) priority: Option<protocol::Priority>,
+    pub(crate) expires_in_ms: Option<u64>,
+}
+
+impl A2aMessage {
+    /// From `{to, messageType, content, priority?, expiresInMs?}` (or the snake_case names).
+    pub(crate) fn from_js(v: &JsValue) -> Result<Self, JsValue> {
+        let text = |camel: &str, snake: &str| {
+            crate::js::get(v, camel).or_else(|| crate::js::get(v, snake)).and_then(|x| x.as_string())
+        };
+        let invalid = |m: &str| crate::js::coded_error("invalid_argument", m, None, &[]);
+        let to = text("to", "to").ok_or_else(|| invalid("sendA2A: `to` (an agent name) is required"))?;
+        protocol::rules::check_agent(&to).map_err(|m| invalid(&format!("sendA2A: to: {m}")))?;
+        let message_type =
+            text("messageType", "message_type").ok_or_else(|| invalid("sendA2A: `messageType` is required"))?;
+        protocol::rules::check_label("messageType", &message_type).map_err(|m| invalid(&format!("sendA2A: {m}")))?;
+        let content = crate::js::get(v, "content").unwrap_or(JsValue::NULL);
+        let content_json = crate::js::to_json(&content)?;
+        let priority = match text("priority", "priority").as_deref() {
+            None | Some("normal") => None,
+            Some("low") => Some(protocol::Priority::Low),
+            Some("high") => Some(protocol::Priority::High),
+            Some(other) => {
+                return Err(invalid(&format!("sendA2A: priority must be low, normal or high, got \"{other}\"")));
+            }
+        };
+        let expires_in_ms = crate::js::get(v, "expiresInMs")
+            .or_else(|| crate::js::get(v, "expires_in_ms"))
+            .and_then(|x| x.as_f64())
+            .map(|x| x as u64);
+        Ok(Self { to, message_type, content_json, priority, expires_in_ms })
+    }
+}
+
+/// A server frame as a JS object.
+pub(crate) fn frame_to_js(frame: &ServerFrame) -> Result<JsValue, JsValue> {
+    js_sys::JSON::parse(&frame.to_json())
+}
+
+/// A failed response of an evolution request as an error.
+pub(crate) fn response_error(r: &protocol::Response) -> Attempt {
+    let (code, message) =
+        r.error.as_ref().map_or(("error".to_owned(), String::new()), |e| (e.code.clone(), e.message.clone()));
+    Attempt::new(Failure::Server { code, message, retryable: false, retry_after_ms: None })
+}

@@ -1,0 +1,205 @@
+//! Health polling and reporting.
+//!
+//! Every `healthIntervalMs` (10 s) the bridge checks the backend's `/readyz`,
+//! both sockets, WebMCP (when tools were registered) and the LLM endpoint
+//! (when one was configured); changes, and only changes, become `health`
+//! events. The reporter sends the whole state to `PUT /api/bridges/{id}/report`
+//! at least every `reportIntervalMs`, and soon after anything changes, under
+//! its own policy and breaker (`reportState`); reports are idempotent by
+//! (instance, seq).
+
+use std::time::Duration;
+
+use bridge_core::health::{CheckResult, components};
+use bridge_core::report::SocketState;
+use bridge_core::retry::Failure;
+use bridge_core::retry::driver::{Either, race};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
+use crate::bridge::{Bridge, REPORT_TRANSITIONS};
+use crate::platform;
+use crate::resilience::{self, Attempt};
+use crate::socket::Socket;
+
+/// The name of the reporter's policy, breaker and metrics.
+pub(crate) const REPORT_TOOL: &str = "reportState";
+/// A probe that takes longer than this fails.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Changes arriving together are reported together.
+const REPORT_COALESCE: Duration = Duration::from_millis(100);
+
+/// A plain GET with a timeout: probes bypass breakers and retries (they measure, they do not protect).
+async fn probe(url: &str) -> Result<(Response, f64), String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let controller = web_sys::AbortController::new().map_err(|e| crate::js::message_of(&e))?;
+    let init = web_sys::RequestInit::new();
+    init.set_signal(Some(&controller.signal()));
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let started = platform::now_f64();
+    let fetch = JsFuture::from(window.fetch_with_str_and_init(url, &init));
+    match race(fetch, platform::sleep(PROBE_TIMEOUT)).await {
+        Either::Left(Ok(r)) => {
+            let r: Response = r.dyn_into().map_err(|_| "not a Response")?;
+            Ok((r, platform::now_f64() - started))
+        }
+        Either::Left(Err(e)) => Err(crate::js::message_of(&e)),
+        Either::Right(()) => {
+            controller.abort();
+            Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis()))
+        }
+    }
+}
+
+async fn check_backend(bridge: &Bridge) -> (CheckResult, Option<f64>) {
+    match probe(&format!("{}/readyz", bridge.config.backend_url)).await {
+        Ok((r, ms)) => {
+            let body = match r.json() {
+                Ok(p) => JsFuture::from(p).await.ok(),
+                Err(_) => None,
+            };
+            let status = body.as_ref().and_then(|b| crate::js::get(b, "status")).and_then(|s| s.as_string());
+            let result = match (r.status(), status.as_deref()) {
+                (200, Some("pass")) => CheckResult::Pass,
+                (200, _) => CheckResult::Warn(format!(
+                    "readyz: {}",
+                    body.as_ref().map_or_else(String::new, |b| crate::js::to_json(b).unwrap_or_default())
+                )),
+                (code, _) => CheckResult::Fail(format!("readyz answered HTTP {code}")),
+            };
+            (result, Some(ms))
+        }
+        Err(e) => (CheckResult::Fail(format!("backend unreachable: {e}")), None),
+    }
+}
+
+fn check_socket(socket: &Socket) -> CheckResult {
+    let snap = socket.snapshot();
+    match snap.state {
+        SocketState::Open => CheckResult::Pass,
+        SocketState::Stopped => CheckResult::Fail("stopped".into()),
+        state => CheckResult::Fail(format!(
+            "{}: {}",
+            if state == SocketState::Connecting { "connecting" } else { "reconnecting" },
+            snap.last_error.unwrap_or_else(|| "not connected yet".into())
+        )),
+    }
+}
+
+async fn check_llm(bridge: &Bridge) -> (CheckResult, Option<f64>) {
+    // The backend proxy reports its upstream; a direct endpoint is probed as is.
+    let proxy = format!("{}/api/llm/chat/completions", bridge.config.backend_url);
+    let url = if bridge.config.llm_endpoint == proxy {
+        format!("{}/api/llm/health", bridge.config.backend_url)
+    } else {
+        bridge.config.llm_endpoint.clone()
+    };
+    match probe(&url).await {
+        Ok((r, ms)) if r.status() < 500 => (CheckResult::Pass, Some(ms)),
+        Ok((r, ms)) => (CheckResult::Fail(format!("LLM endpoint answered HTTP {}", r.status())), Some(ms)),
+        Err(e) => (CheckResult::Fail(format!("LLM endpoint unreachable: {e}")), None),
+    }
+}
+
+/// Records one check; emits `health` when something changed.
+fn record(bridge: &Bridge, component: &str, result: CheckResult, latency: Option<f64>) {
+    let change = bridge.health.borrow_mut().record(component, result, latency, platform::now());
+    if let Ok(Some(change)) = change {
+        bridge.changed.notify();
+        if let Ok(detail) = crate::js::to_js(&change) {
+            bridge.events.emit("health", &detail);
+        }
+    }
+}
+
+/// Checks everything once.
+pub(crate) async fn check_all(bridge: &Bridge) {
+    let (backend, ms) = check_backend(bridge).await;
+    record(bridge, components::BACKEND, backend, ms);
+    if let Some(s) = &bridge.evolution {
+        record(bridge, components::EVOLUTION_SOCKET, check_socket(s), None);
+    }
+    if let Some(s) = &bridge.agents {
+        record(bridge, components::AGENT_SOCKET, check_socket(s), None);
+    }
+    if bridge.webmcp.borrow().requested() {
+        let result = if crate::webmcp::model_context().is_some() {
+            CheckResult::Pass
+        } else {
+            CheckResult::Warn("document.modelContext is not available in this browser".into())
+        };
+        record(bridge, components::WEBMCP, result, None);
+    }
+    if bridge.config.llm_configured {
+        let (llm, ms) = check_llm(bridge).await;
+        record(bridge, components::LLM, llm, ms);
+    }
+}
+
+/// Polls health every interval until the bridge stops.
+pub(crate) async fn poll(bridge: Bridge) {
+    let every = Duration::from_millis(bridge.config.health_interval_ms);
+    loop {
+        check_all(&bridge).await;
+        platform::sleep(every).await;
+    }
+}
+
+/// Sends a report now.
+pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
+    bridge.report_seq.set(bridge.report_seq.get() + 1);
+    let report = bridge.report(REPORT_TRANSITIONS);
+    let body = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+    let url = format!("{}/api/bridges/{}/report", bridge.config.backend_url, bridge.config.bridge_id);
+    let token = bridge.config.token.clone();
+    let attempt = |_| {
+        let (url, body, token) = (url.clone(), body.clone(), token.clone());
+        async move {
+            let init = web_sys::RequestInit::new();
+            init.set_method("PUT");
+            init.set_body(&JsValue::from_str(&body));
+            let headers = web_sys::Headers::new()
+                .map_err(|e| Attempt::with_cause(Failure::Network { message: crate::js::message_of(&e) }, e))?;
+            let _ = headers.set("content-type", "application/json");
+            if let Some(t) = &token {
+                let _ = headers.set("authorization", &format!("Bearer {t}"));
+            }
+            init.set_headers(&headers);
+            let window =
+                web_sys::window().ok_or_else(|| Attempt::new(Failure::Validation { message: "no window".into() }))?;
+            let r = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+                .await
+                .map_err(|e| Attempt::with_cause(Failure::Network { message: crate::js::message_of(&e) }, e))?;
+            let r: Response = r.unchecked_into();
+            if r.ok() {
+                Ok(())
+            } else {
+                let retry_after = r.headers().get("retry-after").ok().flatten();
+                Err(Attempt::new(Failure::http(r.status(), retry_after.as_deref(), platform::unix_ms())))
+            }
+        }
+    };
+    let (result, _) =
+        resilience::run(&bridge.resilience, REPORT_TOOL, REPORT_TOOL, None, std::future::pending(), attempt).await;
+    match result {
+        Ok(()) => {
+            bridge.reports_sent.set(bridge.reports_sent.get() + 1);
+            Ok(())
+        }
+        Err(e) => Err(resilience::describe(&e)),
+    }
+}
+
+/// Reports at every interval and soon after every change, until the bridge stops.
+pub(crate) async fn report(bridge: Bridge) {
+    let every = Duration::from_millis(bridge.config.report_interval_ms);
+    loop {
+        if let Err(e) = send_report(&bridge).await {
+            crate::js::warn("sending the state report failed", &JsValue::from(e));
+        }
+        if let Either::Left(()) = race(bridge.changed.notified(), platform::sleep(every)).await {
+            platform::sleep(REPORT_COALESCE).await;
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `cargo xtask bench`: measures the backend as a separate process.
+//!
+//! (a) RSS per idle connection: opens N connections (hello + welcome, then
+//!     silence) and divides the server's RSS growth by N.
+//! (b) Fan-out: 1 publisher, S subscribers on one topic, ~100-byte events,
+//!     paced at rising rates; for each rate the share delivered and the
+//!     publish→deliver latency p50/p99 (measured by the subscribers, which run
+//!     on the same machine and share its cores).
+//!
+//! usage: bench <path to bridge-backend> [--connections N] [--subscribers S] [--rates r1,r2,..] [--step-secs T]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bridge_core::metrics::Histogram;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Args {
+    backend: String,
+    connections: usize,
+    subscribers: usize,
+    rates: Vec<u64>,
+    step: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let backend = it
+        .next()
+        .ok_or("usage: bench <bridge-backend> [--connections N] [--subscribers S] [--rates a,b,c] [--step-secs T]")?;
+    let mut a = Args {
+        backend,
+        connections: 5000,
+        subscribers: 500,
+        rates: vec![200, 500, 1000, 1500, 2000, 3000, 4000, 6000],
+        step: Duration::from_secs(3),
+    };
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--connections" => a.connections = v.parse().map_err(|e| format!("--connections: {e}"))?,
+            "--subscribers" => a.subscribers = v.parse().map_err(|e| format!("--subscribers: {e}"))?,
+            "--rates" => {
+                a.rates = v
+                    .split(',')
+                    .map(|r| r.trim().parse().map_err(|e| format!("--rates: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--step-secs" => a.step = Duration::from_secs_f64(v.parse().map_err(|e| format!("--step-secs: {e}"))?),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// The backend under test, as a child process.
+struct Backend {
+    child: tokio::process::Child,
+    addr: String,
+    pid: u32,
+}
+
+impl Backend {
+    async fn start(bin: &str) -> Result<Backend, String> {
+        let mut child = tokio::process::Command::new(bin)
+            .args(["--port", "0"])
+            .env("RUST_LOG", "warn")
+            // Benchmark traffic is far above the per-connection defaults meant for browsers.
+            .env("BRIDGE_LIMITS__RATE_PER_SEC", "10000000")
+            .env("BRIDGE_LIMITS__RATE_BURST", "10000000")
+            .env("BRIDGE_LIMITS__MAX_CONNECTIONS", "20000")
+            .env("BRIDGE_HEARTBEAT__INTERVAL_MS", "600000")
+            .env("BRIDGE_HEARTBEAT__TIMEOUT_MS", "1200000")
+            .env("BRIDGE_EVOLUTION__HISTORY_EVENTS", "100000")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {bin}: {e}"))?;
+        let pid = child.id().ok_or("no pid")?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("bridge-backend listening on http://") {
+                    return Some(url.trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .map_err(|_| "the backend did not start within 15 s")?
+        .ok_or("the backend exited before listening")?;
+        Ok(Backend { child, addr, pid })
+    }
+
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// CPU seconds used so far (user + system).
+    fn cpu_secs(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|s| {
+                let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+                Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / 100.0)
+            })
+            .unwrap_or(0.0)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+async fn connect(addr: &str, client: &str) -> Result<Ws, String> {
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/evolution")).await.map_err(|e| e.to_string())?;
+    let hello = format!(r#"{{"type":"hello","protocol":1,"client":"{client}"}}"#);
+    ws.send(Message::text(hello)).await.map_err(|e| e.to_string())?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) if t.contains("\"welcome\"") => Ok(ws),
+        other => Err(format!("expected welcome, got {other:?}")),
+    }
+}
+
+async fn idle_memory(args: &Args) -> Result<(), String> {
+    println!("\n(a) RSS per idle connection: {} connections to /evolution (hello, then silence)", args.connections);
+    let backend = Backend::start(&args.backend).await?;
+    let mut warm = Vec::new();
+    for i in 0..50 {
+        warm.push(connect(&backend.addr, &format!("warm-{i}")).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = backend.rss_kib();
+    let mut conns = Vec::with_capacity(args.connections);
+    let started = Instant::now();
+    for chunk in 0..args.connections.div_ceil(100) {
+        let addr = backend.addr.clone();
+        let batch = (0..100.min(args.connections - chunk * 100))
+            .map(|i| {
+                let addr = addr.clone();
+                tokio::spawn(async move { connect(&addr, &format!("idle-{chunk}-{i}")).await })
+            })
+            .collect::<Vec<_>>();
+        for h in batch {
+            conns.push(h.await.map_err(|e| e.to_string())??);
+        }
+    }
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = backend.rss_kib();
+    let per = (after.saturating_sub(before)) as f64 * 1024.0 / args.connections as f64;
+    println!(
+        "  connected {} in {:.1} s; server RSS {} KiB -> {} KiB",
+        args.connections,
+        took.as_secs_f64(),
+        before,
+        after
+    );
+    println!("  RESULT idle connection: {:.2} KiB per connection ({:.0} bytes)", per / 1024.0, per);
+    drop(conns);
+    drop(warm);
+    backend.stop().await;
+    Ok(())
+}
+
+/// Extracts the integer after `"t":` in an event frame (the publisher's send time, µs since start).
+fn sent_at(frame: &str) -> Option<u64> {
+    let i = frame.find("\"t\":")? + 4;
+    let rest = &frame[i..];
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+struct Step {
+    rate: u64,
+    published: u64,
+    delivered: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    server_cpu: f64,
+    closed: u64,
+}
+
+async fn fanout(args: &Args) -> Result<(), String> {
+    println!(
+        "\n(b) fan-out: 1 publisher -> {} subscribers, ~100-byte event data, {:.0} s per rate",
+        args.subscribers,
+        args.step.as_secs_f64()
+    );
+    let backend = Backend::start(&args.backend).await?;
+    let origin = Instant::now();
+    let recording = Arc::new(AtomicBool::new(false));
+    // Per-subscriber counters: no cache line is shared between subscriber tasks.
+    let stats: Vec<Arc<SubStats>> = (0..args.subscribers).map(|_| Arc::new(SubStats::default())).collect();
+    let mut subs = Vec::new();
+    for (i, st) in stats.iter().enumerate() {
+        let mut ws = connect(&backend.addr, &format!("sub-{i}")).await?;
+        ws.send(Message::text(r#"{"type":"subscribe","id":1,"topics":["bench"]}"#)).await.map_err(|e| e.to_string())?;
+        let (st, recording) = (Arc::clone(st), Arc::clone(&recording));
+        subs.push(tokio::spawn(async move {
+            while let Some(msg) = ws.next().await {
+                match msg {
+                    Ok(Message::Text(t)) => {
+                        if let Some(at) = sent_at(t.as_str()) {
+                            st.count.fetch_add(1, Ordering::Relaxed);
+                            if recording.load(Ordering::Relaxed) {
+                                let now = origin.elapsed().as_micros() as u64;
+                                st.hist.lock().unwrap_or_else(|e| e.into_inner()).record(now.saturating_sub(at));
+                            }
+                        }
+                    }
+                    Ok(Message::Close(_)) | Err(_) => {
+                        st.closed.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    let received = || stats.iter().map(|s| s.count.load(Ordering::Relaxed)).sum::<u64>();
+    let closed = || stats.iter().filter(|s| s.closed.load(Ordering::Relaxed)).count() as u64;
+    // Wait for every subscribe ack.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let publisher = connect(&backend.addr, "publisher").await?;
+    let (mut tx, mut rx) = publisher.split();
+    tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    let pad = "x".repeat(64);
+    let mut id = 0u64;
+    let mut results = Vec::new();
+    for &rate in &args.rates {
+        let base = received();
+        for st in &stats {
+            *st.hist.lock().unwrap_or_else(|e| e.into_inner()) = Histogram::default();
+        }
+        let cpu0 = backend.cpu_secs();
+        recording.store(true, Ordering::Relaxed);
+        let start = Instant::now();
+        let mut published = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        while start.elapsed() < args.step {
+            tick.tick().await;
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            while published < due {
+                id += 1;
+                published += 1;
+                let t = origin.elapsed().as_micros();
+                let frame =
+                    format!(r#"{{"type":"publish","id":{id},"topic":"bench","data":{{"t":{t},"pad":"{pad}"}}}}"#);
+                tx.feed(Message::text(frame)).await.map_err(|e| e.to_string())?;
+            }
+            tx.flush().await.map_err(|e| e.to_string())?;
+        }
+        let expected = published * args.subscribers as u64;
+        // Drain: wait until everything arrived or 2 s passed.
+        let drain = Instant::now();
+        while received() - base < expected && drain.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        recording.store(false, Ordering::Relaxed);
+        let cpu = (backend.cpu_secs() - cpu0) / start.elapsed().as_secs_f64() * 100.0;
+        let mut h = Histogram::default();
+        for st in &stats {
+            h.merge(&st.hist.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        let step = Step {
+            rate,
+            published,
+            delivered: received() - base,
+            p50_ms: h.quantile(0.5) as f64 / 1000.0,
+            p99_ms: h.quantile(0.99) as f64 / 1000.0,
+            server_cpu: cpu,
+            closed: closed(),
+        };
+        let share = step.delivered as f64 / expected.max(1) as f64 * 100.0;
+        let ok = share >= 99.9 && step.p99_ms < 100.0 && step.closed == 0;
+        println!(
+            "  {:>6} ev/s ({:>6} published) = {:>9} deliveries/s target: delivered {:>7.3} %  p50 {:>7.2} ms  p99 {:>8.2} ms  server CPU {:>4.0} %  closed {}  {}",
+            rate,
+            step.published,
+            rate * args.subscribers as u64,
+            share,
+            step.p50_ms,
+            step.p99_ms,
+            step.server_cpu,
+            step.closed,
+            if ok { "ok" } else { "FAIL" }
+        );
+        let failed = !ok;
+        results.push((step, ok));
+        if failed && results.iter().filter(|(_, ok)| !ok).count() >= 2 {
+            break;
+        }
+        if step_closed(&results) {
+            break;
+        }
+    }
+    let best = results.iter().filter(|(_, ok)| *ok).map(|(s, _)| s.rate).max();
+    match best {
+        Some(r) => println!(
+            "  RESULT fan-out: highest rate with >= 99.9 % delivered and p99 < 100 ms: {r} events/s = {} deliveries/s",
+            r * args.subscribers as u64
+        ),
+        None => println!("  RESULT fan-out: no rate met >= 99.9 % delivered with p99 < 100 ms"),
+    }
+    for s in subs {
+        s.abort();
+    }
+    backend.stop().await;
+    Ok(())
+}
+
+fn step_closed(results: &[(Step, bool)]) -> bool {
+    results.last().is_some_and(|(s, _)| s.closed > 0)
+}
+
+#[derive(Default)]
+struct SubStats {
+    count: AtomicU64,
+    closed: AtomicBool,
+    hist: std::sync::Mutex<Histogram>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let result = rt.block_on(async {
+        idle_memory(&args).await?;
+        fanout(&args).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
