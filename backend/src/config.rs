@@ -58,6 +58,8 @@ pub struct Config {
     pub auth: Auth,
     /// Graceful shutdown.
     pub shutdown: Shutdown,
+    /// The LLM proxy.
+    pub llm: Llm,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             reports: Reports::default(),
             auth: Auth::default(),
             shutdown: Shutdown::default(),
+            llm: Llm::default(),
         }
     }
 }
@@ -299,6 +302,41 @@ impl Default for Auth {
     }
 }
 
+/// The LLM proxy: `POST /api/llm/chat/completions` forwarded to an OpenAI-compatible upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Llm {
+    /// The upstream chat completions URL (default LM Studio: http://127.0.0.1:1234/v1/chat/completions).
+    pub upstream: String,
+    /// Sent upstream as `Authorization: Bearer ...` when set (never taken from the client).
+    pub api_key: Option<String>,
+    /// Retries, delays and timeouts for upstream calls (default: 2 retries, 500 ms base,
+    /// 60 s per attempt, 120 s in total).
+    pub policy: bridge_core::retry::PolicyOverride,
+    /// The upstream's circuit breaker (default: opens after 5 failures, 30 s reset).
+    pub breaker: bridge_core::breaker::BreakerConfig,
+    /// Largest request body accepted (default 1 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Self {
+            upstream: "http://127.0.0.1:1234/v1/chat/completions".into(),
+            api_key: None,
+            policy: bridge_core::retry::PolicyOverride {
+                max_retries: Some(2),
+                base_delay_ms: Some(500),
+                attempt_timeout_ms: Some(60_000),
+                deadline_ms: Some(120_000),
+                ..Default::default()
+            },
+            breaker: bridge_core::breaker::BreakerConfig::DEFAULT,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// Graceful shutdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -431,6 +469,16 @@ impl Config {
         if let Some(t) = self.auth.tokens.iter().find(|t| !names.insert(t.token.as_str())) {
             return invalid("auth.tokens", format!("the token of \"{}\" is used twice", t.name));
         }
+        if !(self.llm.upstream.starts_with("http://") || self.llm.upstream.starts_with("https://")) {
+            return invalid("llm.upstream", format!("\"{}\" must start with http:// or https://", self.llm.upstream));
+        }
+        bridge_core::retry::RetryPolicy::default()
+            .overridden(&self.llm.policy)
+            .map_err(|e| ConfigError::Invalid { field: "llm.policy", message: e.to_string() })?;
+        self.llm
+            .breaker
+            .validate()
+            .map_err(|e| ConfigError::Invalid { field: "llm.breaker", message: e.to_string() })?;
         for o in &self.auth.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) {
                 return invalid("auth.allowed_origins", format!("\"{o}\" must start with http:// or https://"));

@@ -29,8 +29,10 @@ mod agents;
 mod auth;
 pub mod config;
 mod dedup;
+mod demo;
 mod evolution;
 mod http;
+mod llm;
 mod metrics;
 mod process;
 mod reports;
@@ -61,6 +63,10 @@ struct Inner {
     /// Milliseconds since `started` of the last HTTP request or connection change.
     last_activity: AtomicU64,
     cpu: Mutex<process::CpuMeter>,
+    llm: llm::LlmProxy,
+    faults: demo::Faults,
+    /// Every live connection, by id (for the demo's drop and for status).
+    live: Mutex<std::collections::HashMap<u64, Arc<ws::Peer>>>,
 }
 
 impl AppState {
@@ -77,6 +83,9 @@ impl AppState {
             next_peer_id: AtomicU64::new(1),
             last_activity: AtomicU64::new(0),
             cpu: Mutex::new(process::CpuMeter::new()),
+            llm: llm::LlmProxy::new(&config.llm),
+            faults: demo::Faults::default(),
+            live: Mutex::new(std::collections::HashMap::new()),
             started: Instant::now(),
             config,
         };
@@ -96,6 +105,17 @@ impl AppState {
     /// Records activity (an HTTP request, a connection opening or closing).
     fn touch(&self) {
         self.inner.last_activity.store(self.uptime().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Cuts every connection of socket `target` (`evolution` or `agents`) without a close frame.
+    fn drop_connections(&self, target: &str) -> usize {
+        let live = sync::lock(&self.inner.live);
+        let mut n = 0;
+        for peer in live.values().filter(|p| p.kind.as_str() == target) {
+            peer.close(ws::ABORT, "dropped by the demo fault switch");
+            n += 1;
+        }
+        n
     }
 
     /// Time since the last activity, or zero while any connection is open.

@@ -27,6 +27,15 @@ struct Cli {
     /// Log format [default: text].
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// Enable the demo fault switch (/api/demo/*; loopback binds only).
+    #[arg(long)]
+    demo: bool,
+    /// Exit after this many milliseconds with no connections and no requests.
+    #[arg(long, value_name = "MS")]
+    idle_timeout: Option<u64>,
+    /// Allow a non-loopback --bind without tokens.
+    #[arg(long)]
+    allow_insecure_remote: bool,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -45,6 +54,15 @@ fn load(cli: &Cli) -> Result<Config, bridge_backend::config::ConfigError> {
     }
     if let Some(v) = cli.log_format {
         config.log_format = v;
+    }
+    if cli.demo {
+        config.demo = true;
+    }
+    if let Some(v) = cli.idle_timeout {
+        config.idle_timeout_ms = v;
+    }
+    if cli.allow_insecure_remote {
+        config.allow_insecure_remote = true;
     }
     config.validate()?;
     Ok(config)

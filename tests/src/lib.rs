@@ -456,3 +456,95 @@ impl Client {
         }
     }
 }
+
+/// A stand-in for an OpenAI-compatible LLM server (the one thing we cannot run
+/// here): real HTTP on 127.0.0.1:0, answering `POST /v1/chat/completions` as
+/// scripted and counting requests.
+pub mod llm_fixture {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+
+    /// How the fixture answers.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Script {
+        /// Always answer.
+        Ok,
+        /// Answer HTTP 500 this many times, then answer.
+        FailFirst(u32),
+        /// Wait this long before answering.
+        Slow(Duration),
+    }
+
+    #[derive(Debug)]
+    struct Shared {
+        script: Script,
+        requests: AtomicU32,
+    }
+
+    /// A running fixture.
+    #[derive(Debug)]
+    pub struct LlmFixture {
+        /// Its chat completions URL.
+        pub url: String,
+        shared: Arc<Shared>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl LlmFixture {
+        /// Starts a fixture answering as `script`.
+        pub async fn start(script: Script) -> Self {
+            let shared = Arc::new(Shared { script, requests: AtomicU32::new(0) });
+            let app = axum::Router::new()
+                .route("/v1/chat/completions", post(chat))
+                .route("/v1/models", get(|| async { Json(json!({"data": [{"id": "fixture-model"}]})) }))
+                .with_state(Arc::clone(&shared));
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind fixture");
+            let url = format!("http://{}/v1/chat/completions", listener.local_addr().expect("addr"));
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            Self { url, shared, task }
+        }
+
+        /// Requests received so far.
+        pub fn requests(&self) -> u32 {
+            self.shared.requests.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Drop for LlmFixture {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
+        let n = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        match shared.script {
+            Script::FailFirst(k) if n <= k => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": {"message": "model crashed"}})))
+                    .into_response();
+            }
+            Script::Slow(d) => tokio::time::sleep(d).await,
+            _ => {}
+        }
+        let prompt =
+            body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()).unwrap_or("");
+        Json(json!({
+            "id": format!("chatcmpl-{n}"),
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": format!("echo: {prompt}")}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }))
+        .into_response()
+    }
+}

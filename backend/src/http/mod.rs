@@ -105,11 +105,43 @@ async fn touch(State(state): State<AppState>, req: Request, next: Next) -> Respo
     next.run(req).await
 }
 
+/// CORS for pages on other allowed origins (a dev server on localhost:3000
+/// importing a bridge that talks to this backend): the same allowlist as the sockets.
+fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let s = state.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            s.inner.gate.origin_allowed(origin.to_str().ok())
+        }))
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::PUT,
+            axum::http::Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// Every route.
 pub(crate) fn routes(state: AppState) -> Router {
     let www = state.config().www_dir.clone();
     let report_limit = state.config().reports.max_report_bytes;
-    Router::new()
+    let mut router = Router::new()
+        .route("/api/llm/chat/completions", post(crate::llm::chat))
+        .route("/api/llm/health", get(crate::llm::health));
+    if state.config().demo {
+        router = router
+            .route("/api/demo/echo", get(crate::demo::echo))
+            .route("/api/demo/faults", get(crate::demo::get).post(crate::demo::set).delete(crate::demo::clear));
+    }
+    let router = router
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/status", get(status::status))
@@ -119,7 +151,11 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/evolution/publish", post(publish::publish).layer(DefaultBodyLimit::max(256 * 1024)))
         .route("/api/bridges", get(reports::list))
         .route("/api/bridges/{id}/report", put(reports::put).layer(DefaultBodyLimit::max(report_limit)))
-        .fallback_service(static_files::service(&www))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), touch))
-        .with_state(state)
+        .fallback_service(static_files::service(&www));
+    let router = if state.config().demo {
+        router.layer(axum::middleware::from_fn_with_state(state.clone(), crate::demo::apply))
+    } else {
+        router
+    };
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), touch)).layer(cors(&state)).with_state(state)
 }

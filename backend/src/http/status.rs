@@ -47,6 +47,8 @@ pub(crate) fn snapshot(state: &AppState) -> Value {
             "handlers": handlers.into_iter().map(|(a, n)| (a, json!(n))).collect::<serde_json::Map<String, Value>>(),
         },
         "auth": { "tokens": inner.gate.tokens_required() },
+        "llm": { "upstream": state.config().llm.upstream, "breaker": inner.llm.breaker_state() },
+        "demo": state.config().demo,
         "agents": { "online": online, "known": known, "queuedMessages": queued },
         "bridges": { "known": bridges, "stale": stale },
         "counters": {

@@ -37,6 +37,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, kind: SocketKind, 
     let (tx, rx) = mpsc::channel(limits.outbound_queue);
     let (peer, close_rx) = Peer::new(id, kind, hello.client.clone(), grant, tx);
     let peer = Arc::new(peer);
+    crate::sync::lock(&state.inner.live).insert(peer.id, Arc::clone(&peer));
     let welcome = ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,
         session: session.clone(),
@@ -75,6 +76,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, kind: SocketKind, 
             end
         }
     };
+    crate::sync::lock(&state.inner.live).remove(&peer.id);
     match kind {
         SocketKind::Evolution => evolution::disconnect(&state, peer.id),
         SocketKind::Agents => agents::disconnect(&state, peer.id),

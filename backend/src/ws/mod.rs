@@ -20,7 +20,7 @@ mod peer;
 mod writer;
 
 pub(crate) use connection::frame_id;
-pub(crate) use peer::{Outbound, Peer, SocketKind, encode};
+pub(crate) use peer::{ABORT, Outbound, Peer, SocketKind, encode};
 
 /// `GET /evolution` (WebSocket).
 pub(crate) async fn evolution(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
@@ -66,6 +66,13 @@ fn upgrade(state: AppState, kind: SocketKind, headers: &HeaderMap, ws: WebSocket
             origin.unwrap_or("(unreadable)")
         );
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", message).into_response();
+    }
+    if state.config().demo
+        && let Some(status) = state.inner.faults.refuse_upgrade(kind.as_str())
+    {
+        state.inner.metrics.rejected("demo_fault");
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return ApiError::new(code, "demo_fault", format!("demo fault on {}", kind.as_str())).into_response();
     }
     if state.inner.shutdown.is_triggered() {
         state.inner.metrics.rejected("shutting_down");

@@ -36,6 +36,9 @@ pub(crate) enum Outbound {
     Unsubscribe { id: Id, patterns: Vec<String> },
 }
 
+/// A close "code" meaning: cut the connection without a close frame (the demo's drop).
+pub(crate) const ABORT: u16 = 0;
+
 /// Why and how a connection should close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CloseRequest {

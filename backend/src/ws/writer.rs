@@ -138,6 +138,10 @@ impl Writer<'_> {
         let mut scratch = Vec::new();
         loop {
             let asked = self.close.borrow_and_update().clone();
+            if let Some(req) = asked.as_ref().filter(|r| r.code == super::peer::ABORT) {
+                tracing::debug!(reason = %req.reason, "connection cut");
+                return WriterEnd::Broken;
+            }
             if let Some(req) = asked {
                 // What was queued before the close (typically the error frames explaining it) goes first.
                 while let Ok(item) = self.queue.try_recv() {

@@ -1,0 +1,224 @@
+//! The demo fault switch (`--demo`, loopback only): make a backend path fail,
+//! hang or answer a chosen status for a while, or drop the sockets, so anyone
+//! can watch breakers open, half-open and close. Off by default; the routes do
+//! not exist without it.
+//!
+//! `POST /api/demo/faults` `{"target", "mode", "status"?, "retry_after_s"?, "duration_ms"?, "count"?}`
+//! - targets: `echo` (`GET /api/demo/echo`), `readyz`, `reports`, `publish`, `llm`, `evolution`, `agents`
+//! - modes: `fail` (503), `status` (any status), `hang` (no answer until the fault ends, max 60 s),
+//!   `drop` (sockets only: cut every connection now, no close frame)
+//! - a fault ends after `duration_ms` (default 10 s) or after `count` requests, whichever comes first.
+//!
+//! `GET /api/demo/faults` lists them, `DELETE /api/demo/faults` clears them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::http::ApiError;
+use crate::sync::lock;
+
+const TARGETS: [&str; 7] = ["echo", "readyz", "reports", "publish", "llm", "evolution", "agents"];
+const MAX_HANG: Duration = Duration::from_secs(60);
+
+/// How a faulty target behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Mode {
+    Fail,
+    Status,
+    Hang,
+    Drop,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultRequest {
+    target: String,
+    mode: Mode,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    retry_after_s: Option<u64>,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+    #[serde(default)]
+    count: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    mode: Mode,
+    status: u16,
+    retry_after_s: Option<u64>,
+    until: Instant,
+    remaining: Option<u32>,
+}
+
+/// Active faults by target.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    active: Mutex<HashMap<String, Fault>>,
+    echoes: std::sync::atomic::AtomicU64,
+}
+
+/// What a request to a faulty target gets.
+enum Effect {
+    Status(u16, Option<u64>),
+    Hang(Instant),
+}
+
+impl Faults {
+    /// The effect on the next request to `target`, if a fault is active (counts it).
+    fn take(&self, target: &str) -> Option<Effect> {
+        let mut active = lock(&self.active);
+        let now = Instant::now();
+        let f = active.get_mut(target)?;
+        if now >= f.until || f.remaining == Some(0) {
+            active.remove(target);
+            return None;
+        }
+        if let Some(n) = &mut f.remaining {
+            *n -= 1;
+        }
+        Some(match f.mode {
+            Mode::Hang => Effect::Hang(f.until.min(now + MAX_HANG)),
+            _ => Effect::Status(f.status, f.retry_after_s),
+        })
+    }
+
+    /// The status a socket upgrade on `target` is refused with, if faulty.
+    pub(crate) fn refuse_upgrade(&self, target: &str) -> Option<u16> {
+        match self.take(target)? {
+            Effect::Status(s, _) => Some(s),
+            Effect::Hang(_) => Some(503),
+        }
+    }
+
+    fn list(&self) -> Value {
+        let now = Instant::now();
+        let active = lock(&self.active);
+        let mut v: Vec<Value> = active
+            .iter()
+            .filter(|(_, f)| now < f.until && f.remaining != Some(0))
+            .map(|(t, f)| {
+                json!({"target": t, "mode": f.mode, "status": f.status, "remaining": f.remaining,
+                       "endsInMs": f.until.saturating_duration_since(now).as_millis() as u64})
+            })
+            .collect();
+        v.sort_by(|a, b| a["target"].as_str().cmp(&b["target"].as_str()));
+        Value::Array(v)
+    }
+}
+
+fn target_of(path: &str) -> Option<&'static str> {
+    match path {
+        "/api/demo/echo" => Some("echo"),
+        "/readyz" => Some("readyz"),
+        "/api/evolution/publish" => Some("publish"),
+        p if p.starts_with("/api/bridges/") && p.ends_with("/report") => Some("reports"),
+        p if p.starts_with("/api/llm/") => Some("llm"),
+        _ => None,
+    }
+}
+
+/// Middleware applying HTTP faults.
+pub(crate) async fn apply(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(target) = target_of(req.uri().path()) else { return next.run(req).await };
+    match state.inner.faults.take(target) {
+        None => next.run(req).await,
+        Some(Effect::Status(status, retry_after)) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut resp = (
+                code,
+                Json(json!({"code": "demo_fault", "message": format!("demo fault on {target}"), "retryable": true})),
+            )
+                .into_response();
+            if let Some(s) = retry_after
+                && let Ok(v) = HeaderValue::from_str(&s.to_string())
+            {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Some(Effect::Hang(until)) => {
+            tokio::time::sleep_until(until).await;
+            (
+                StatusCode::GATEWAY_TIMEOUT,
+                Json(json!({"code": "demo_fault", "message": "demo hang ended", "retryable": true})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/demo/echo`.
+pub(crate) async fn echo(State(state): State<AppState>) -> Json<Value> {
+    let n = state.inner.faults.echoes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    Json(json!({"ok": true, "n": n, "at": crate::evolution::unix_ms()}))
+}
+
+/// `POST /api/demo/faults`.
+pub(crate) async fn set(
+    State(state): State<AppState>,
+    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if !TARGETS.contains(&req.target.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "unknown target \"{}\"; use one of {}",
+            req.target,
+            TARGETS.join(", ")
+        )));
+    }
+    let socket = matches!(req.target.as_str(), "evolution" | "agents");
+    if req.mode == Mode::Drop {
+        if !socket {
+            return Err(ApiError::bad_request("mode \"drop\" applies to the evolution and agents sockets only"));
+        }
+        let n = state.drop_connections(&req.target);
+        return Ok(Json(json!({"dropped": n, "active": state.inner.faults.list()})));
+    }
+    let status = match req.mode {
+        Mode::Status => req
+            .status
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(|| ApiError::bad_request("mode \"status\" needs a status between 100 and 599"))?,
+        _ => 503,
+    };
+    let fault = Fault {
+        mode: req.mode,
+        status,
+        retry_after_s: req.retry_after_s,
+        until: Instant::now() + Duration::from_millis(req.duration_ms.unwrap_or(10_000).min(600_000)),
+        remaining: req.count,
+    };
+    lock(&state.inner.faults.active).insert(req.target.clone(), fault);
+    if socket {
+        // Existing connections go too, so clients notice the outage now.
+        state.drop_connections(&req.target);
+    }
+    tracing::info!(target = %req.target, mode = ?req.mode, "demo fault set");
+    Ok(Json(json!({"active": state.inner.faults.list()})))
+}
+
+/// `GET /api/demo/faults`.
+pub(crate) async fn get(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"active": state.inner.faults.list()}))
+}
+
+/// `DELETE /api/demo/faults`.
+pub(crate) async fn clear(State(state): State<AppState>) -> Json<Value> {
+    lock(&state.inner.faults.active).clear();
+    Json(json!({"active": []}))
+}
