@@ -6,7 +6,9 @@
 //! `POST /api/demo/faults` `{"target", "mode", "status"?, "retry_after_s"?, "duration_ms"?, "count"?}`
 //! - targets: `echo` (`GET /api/demo/echo`), `readyz`, `reports`, `publish`, `llm`, `evolution`, `agents`
 //! - modes: `fail` (503), `status` (any status), `hang` (no answer until the fault ends, max 60 s),
-//!   `drop` (sockets only: cut every connection now, no close frame)
+//!   `drop` (sockets only: cut every connection now, no close frame),
+//!   `cut_after_accept` (sockets only: the next `send` or `publish` is accepted, then its
+//!   connection is cut before the ack: the client must re-send the same id)
 //! - a fault ends after `duration_ms` (default 10 s) or after `count` requests, whichever comes first.
 //!
 //! `GET /api/demo/faults` lists them, `DELETE /api/demo/faults` clears them.
@@ -39,6 +41,7 @@ pub(crate) enum Mode {
     Status,
     Hang,
     Drop,
+    CutAfterAccept,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,11 +82,21 @@ enum Effect {
 }
 
 impl Faults {
+    /// True (once) when the next accepted request on `target` must lose its ack.
+    pub(crate) fn cut_after_accept(&self, target: &str) -> bool {
+        let mut active = lock(&self.active);
+        let cut = active.get(target).is_some_and(|f| f.mode == Mode::CutAfterAccept && Instant::now() < f.until);
+        if cut {
+            active.remove(target);
+        }
+        cut
+    }
+
     /// The effect on the next request to `target`, if a fault is active (counts it).
     fn take(&self, target: &str) -> Option<Effect> {
         let mut active = lock(&self.active);
         let now = Instant::now();
-        let f = active.get_mut(target)?;
+        let f = active.get_mut(target).filter(|f| f.mode != Mode::CutAfterAccept)?;
         if now >= f.until || f.remaining == Some(0) {
             active.remove(target);
             return None;
@@ -189,6 +202,11 @@ pub(crate) async fn set(
         let n = state.drop_connections(&req.target);
         return Ok(Json(json!({"dropped": n, "active": state.inner.faults.list()})));
     }
+    if req.mode == Mode::CutAfterAccept && !socket {
+        return Err(ApiError::bad_request(
+            "mode \"cut_after_accept\" applies to the evolution and agents sockets only",
+        ));
+    }
     let status = match req.mode {
         Mode::Status => req
             .status
@@ -204,7 +222,7 @@ pub(crate) async fn set(
         remaining: req.count,
     };
     lock(&state.inner.faults.active).insert(req.target.clone(), fault);
-    if socket {
+    if socket && req.mode != Mode::CutAfterAccept {
         // Existing connections go too, so clients notice the outage now.
         state.drop_connections(&req.target);
     }

@@ -74,17 +74,20 @@ async fn check_backend(bridge: &Bridge) -> (CheckResult, Option<f64>) {
     }
 }
 
-fn check_socket(socket: &Socket) -> CheckResult {
+/// A socket's check; `None` while it makes its first connection without a failure yet
+/// (it is not known to be anything yet: no spurious "degraded" at every page load).
+fn check_socket(socket: &Socket) -> Option<CheckResult> {
     let snap = socket.snapshot();
-    match snap.state {
+    Some(match snap.state {
         SocketState::Open => CheckResult::Pass,
+        SocketState::Connecting if snap.last_error.is_none() => return None,
         SocketState::Stopped => CheckResult::Fail("stopped".into()),
         state => CheckResult::Fail(format!(
             "{}: {}",
             if state == SocketState::Connecting { "connecting" } else { "reconnecting" },
             snap.last_error.unwrap_or_else(|| "not connected yet".into())
         )),
-    }
+    })
 }
 
 async fn check_llm(bridge: &Bridge) -> (CheckResult, Option<f64>) {
@@ -117,11 +120,12 @@ fn record(bridge: &Bridge, component: &str, result: CheckResult, latency: Option
 pub(crate) async fn check_all(bridge: &Bridge) {
     let (backend, ms) = check_backend(bridge).await;
     record(bridge, components::BACKEND, backend, ms);
-    if let Some(s) = &bridge.evolution {
-        record(bridge, components::EVOLUTION_SOCKET, check_socket(s), None);
-    }
-    if let Some(s) = &bridge.agents {
-        record(bridge, components::AGENT_SOCKET, check_socket(s), None);
+    for (name, socket) in
+        [(components::EVOLUTION_SOCKET, &bridge.evolution), (components::AGENT_SOCKET, &bridge.agents)]
+    {
+        if let Some(result) = socket.as_ref().and_then(|s| check_socket(s)) {
+            record(bridge, name, result, None);
+        }
     }
     if bridge.webmcp.borrow().requested() {
         let result = if crate::webmcp::model_context().is_some() {

@@ -122,3 +122,52 @@ pub(crate) fn run_tee(cmd: &mut Command) -> Result<String, String> {
     let status = child.wait().map_err(|e| format!("`{shown}`: {e}"))?;
     if status.success() { Ok(log) } else { Err(format!("`{shown}` failed ({status})")) }
 }
+
+/// A backend started for a test run; killed on drop.
+#[derive(Debug)]
+pub(crate) struct Backend {
+    child: std::process::Child,
+    /// `http://127.0.0.1:port`.
+    pub(crate) url: String,
+}
+
+impl Backend {
+    /// Starts `target/debug/bridge-backend` on port 0 with `args` and waits (15 s at most) for its address.
+    pub(crate) fn start(args: &[&str]) -> Result<Backend, String> {
+        use std::io::{BufRead, BufReader};
+        let bin = root().join("target/debug/bridge-backend");
+        let mut child = Command::new(&bin)
+            .args(["--port", "0", "--www"])
+            .arg(root().join("www"))
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(url) = line.strip_prefix("bridge-backend listening on ") {
+                    let _ = tx.send(url.trim_end_matches('/').to_owned());
+                    sent = true;
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(url) => Ok(Backend { child, url }),
+            Err(_) => {
+                let _ = child.kill();
+                Err(format!("{} did not report its address within 15 s", bin.display()))
+            }
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

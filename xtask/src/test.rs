@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::steps::{Steps, cargo, root, run_cmd, run_tee};
+use crate::steps::{Backend, Steps, cargo, root, run_cmd, run_tee};
 use crate::{build, setup};
 
 /// Runs everything; Err when anything failed.
@@ -27,14 +27,19 @@ pub(crate) fn all() -> Result<(), String> {
         Ok(None)
     });
     let pkg_built = steps.step("wasm package (www/pkg)", || build::wasm_pkg(&tools).map(|_| None));
-    steps.step("wasm tests (headless Chromium)", || {
+    steps.step("backend binary (debug)", || run_cmd(cargo().args(["build", "-p", "bridge-backend"])).map(|()| None));
+    steps.step("wasm tests (headless Chromium, live backend)", || {
+        // The browser tests talk to a real backend with the demo fault switch; its
+        // address is compiled into them (they run inside the browser, without env).
+        let backend = Backend::start(&["--demo"])?;
+        println!("  backend for the browser tests: {}", backend.url);
         let mut cmd = tools.command("cargo");
-        cmd.args(["test", "--target", "wasm32-unknown-unknown", "-p", "bridge-wasm"]);
+        cmd.args(["test", "--target", "wasm32-unknown-unknown", "-p", "bridge-wasm"])
+            .env("BRIDGE_TEST_BACKEND", &backend.url);
         let log = run_tee(&mut cmd)?;
         count_cargo_tests(&log, &mut counts);
         Ok(None)
     });
-    steps.step("backend binary (debug)", || run_cmd(cargo().args(["build", "-p", "bridge-backend"])).map(|()| None));
     steps.step("Playwright (Chromium)", || {
         if !pkg_built {
             return Err("needs the wasm package, which failed to build".into());
@@ -79,6 +84,10 @@ fn count_cargo_tests(log: &str, counts: &mut BTreeMap<String, u64>) {
             if let Some(deps) = rest.rsplit('/').next() {
                 let name = deps.trim_end_matches(')');
                 current = name.rsplit_once('-').map_or(name, |(n, _)| n).to_owned();
+                // Every wasm32 test binary belongs to the browser crate.
+                if rest.contains("wasm32-unknown-unknown") {
+                    current = "bridge_wasm".into();
+                }
             }
         } else if let Some(name) = l.strip_prefix("Doc-tests ") {
             current = name.to_owned();

@@ -36,6 +36,10 @@ pub(crate) async fn handle(frame: ClientFrame, peer: &Arc<Peer>, state: &AppStat
         ClientFrame::Send(msg) => {
             let id = msg.id.clone();
             let (status, duplicate) = lock(dir).send(peer, msg)?;
+            if state.config().demo && state.inner.faults.cut_after_accept("agents") {
+                peer.close(crate::ws::ABORT, "demo: accepted, then cut before the ack");
+                return Ok(());
+            }
             ServerFrame::Ack(Ack { status: Some(status), duplicate, ..Ack::new(id) })
         }
         ClientFrame::Ack(ack) => {

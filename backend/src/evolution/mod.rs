@@ -44,6 +44,10 @@ pub(crate) async fn handle(frame: ClientFrame, peer: &Arc<Peer>, state: &AppStat
         ClientFrame::Publish(p) => {
             let published = hub.publish(&peer.identity(), &p.id, &p.topic, &p.data);
             state.inner.metrics.published(published.duplicate);
+            if state.config().demo && state.inner.faults.cut_after_accept("evolution") {
+                peer.close(crate::ws::ABORT, "demo: accepted, then cut before the ack");
+                return Ok(());
+            }
             let ack = Ack { position: Some(published.position), duplicate: published.duplicate, ..Ack::new(p.id) };
             let _ = peer.send_frame(&ServerFrame::Ack(ack)).await;
         }
