@@ -28,6 +28,7 @@ use tokio::time::Instant;
 mod agents;
 mod auth;
 pub mod config;
+mod dashboard;
 mod dedup;
 mod demo;
 mod evolution;

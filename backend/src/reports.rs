@@ -2,7 +2,7 @@
 //! the longest-silent forgotten first, and any bridge silent for
 //! `forget_after` dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,64 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config;
+
+/// Points of history kept per bridge (10 minutes of reports every second, or
+/// much longer at the default 10 s interval).
+pub(crate) const HISTORY_POINTS: usize = 600;
+
+/// One point of a bridge's history: what the dashboard charts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Point {
+    pub(crate) ts: u64,
+    pub(crate) health: String,
+    /// Breaker name → state.
+    pub(crate) breakers: std::collections::BTreeMap<String, String>,
+    /// Tool name → [calls, successes, retries, totalDelayMs, p50Ms, p99Ms].
+    pub(crate) ops: std::collections::BTreeMap<String, [f64; 6]>,
+}
+
+impl Point {
+    fn of(report: &serde_json::Value, ts: u64) -> Point {
+        let breakers = report["breakers"]
+            .as_array()
+            .map(|bs| {
+                bs.iter()
+                    .filter_map(|b| Some((b["name"].as_str()?.to_owned(), b["state"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ops = report["retry"]["operations"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        let f = |x: &serde_json::Value| x.as_f64().unwrap_or(0.0);
+                        let point = [
+                            f(&v["calls"]),
+                            f(&v["successes"]),
+                            f(&v["retries"]),
+                            f(&v["totalDelayMs"]),
+                            f(&v["latency"]["p50Ms"]),
+                            f(&v["latency"]["p99Ms"]),
+                        ];
+                        (k.clone(), point)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Point { ts, health: report["health"]["status"].as_str().unwrap_or("unknown").to_owned(), breakers, ops }
+    }
+}
+
+/// What the dashboard stream is told as it happens.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// A report was stored.
+    Report(BridgeView, Point),
+    /// A bridge was forgotten (too long silent, or evicted).
+    Gone(String),
+}
 
 /// One bridge as the backend knows it.
 #[derive(Debug, Clone)]
@@ -21,6 +79,7 @@ struct Entry {
     last_seen: Instant,
     received_unix_ms: u64,
     reports: u64,
+    history: VecDeque<Point>,
 }
 
 /// How a report was taken.
@@ -52,16 +111,37 @@ pub(crate) struct BridgeView {
 pub(crate) struct ReportStore {
     bridges: HashMap<String, Entry>,
     config: config::Reports,
+    changes: tokio::sync::broadcast::Sender<Change>,
 }
 
 impl ReportStore {
     pub(crate) fn new(config: &config::Reports) -> Self {
-        Self { bridges: HashMap::new(), config: config.clone() }
+        // Bounded: a dashboard that falls 256 changes behind gets a fresh snapshot instead.
+        let (changes, _) = tokio::sync::broadcast::channel(256);
+        Self { bridges: HashMap::new(), config: config.clone(), changes }
+    }
+
+    /// Changes from now on.
+    pub(crate) fn watch(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     fn forget_old(&mut self, now: Instant) {
         let forget = Duration::from_millis(self.config.forget_after_ms);
-        self.bridges.retain(|_, e| now.saturating_duration_since(e.last_seen) < forget);
+        let changes = &self.changes;
+        self.bridges.retain(|id, e| {
+            let keep = now.saturating_duration_since(e.last_seen) < forget;
+            if !keep {
+                let _ = changes.send(Change::Gone(id.clone()));
+            }
+            keep
+        });
+    }
+
+    /// Each bridge's history, by id.
+    pub(crate) fn histories(&mut self) -> Vec<(String, Vec<Point>)> {
+        self.forget_old(Instant::now());
+        self.bridges.iter().map(|(id, e)| (id.clone(), e.history.iter().cloned().collect())).collect()
     }
 
     /// Takes `report` (already validated) from bridge `id`.
@@ -87,17 +167,34 @@ impl ReportStore {
             && let Some(oldest) = self.bridges.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone())
         {
             self.bridges.remove(&oldest);
+            let _ = self.changes.send(Change::Gone(oldest));
         }
-        let reports = self.bridges.get(id).map_or(0, |e| e.reports) + 1;
+        let (reports, mut history) =
+            self.bridges.remove(id).map_or((0, VecDeque::new()), |e| (e.reports, e.history));
+        let point = Point::of(&report, unix_ms);
+        if history.len() == HISTORY_POINTS {
+            history.pop_front();
+        }
+        history.push_back(point.clone());
         let entry = Entry {
             instance: instance.to_owned(),
             seq,
             report: Arc::new(report),
             last_seen: now,
             received_unix_ms: unix_ms,
-            reports,
+            reports: reports + 1,
+            history,
+        };
+        let view = BridgeView {
+            bridge_id: id.to_owned(),
+            last_seen_ms_ago: 0,
+            last_report_unix_ms: unix_ms,
+            stale: false,
+            reports: entry.reports,
+            report: Arc::clone(&entry.report),
         };
         self.bridges.insert(id.to_owned(), entry);
+        let _ = self.changes.send(Change::Report(view, point));
         Accepted::Stored
     }
 

@@ -1,18 +1,57 @@
-// Starts the real backend binary on 127.0.0.1:0 and hands its URL to the
-// tests through process.env.BRIDGE_URL; the returned function stops it.
+// Starts what the browser tests talk to, for real:
+// - a stand-in LLM server speaking the OpenAI chat completions protocol (the one
+//   thing we cannot run here), on 127.0.0.1:0;
+// - the backend binary on 127.0.0.1:0 with the demo fault switch, its LLM proxy
+//   pointed at that stand-in.
+// Their URLs reach the tests as process.env.BRIDGE_URL and LLM_FIXTURE_URL; the
+// returned function stops both.
 import { spawn } from "node:child_process";
+import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 
+function startLlmFixture() {
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      if (req.method === "GET" && req.url === "/v1/models") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ data: [{ id: "fixture-model" }] }));
+      }
+      if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
+        res.writeHead(404);
+        return res.end();
+      }
+      const request = JSON.parse(body || "{}");
+      const last = (request.messages || []).at(-1) || {};
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          id: "chatcmpl-fixture",
+          object: "chat.completion",
+          model: request.model,
+          choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: `fixture says: ${last.content}` } }],
+          usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 },
+        }),
+      );
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
 export default async function globalSetup() {
+  const llm = await startLlmFixture();
+  const llmUrl = `http://127.0.0.1:${llm.address().port}/v1/chat/completions`;
+  process.env.LLM_FIXTURE_URL = llmUrl;
   const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
   const www = process.env.BRIDGE_WWW || path.join(root, "www");
-  const child = spawn(bin, ["--port", "0", "--www", www], {
+  const child = spawn(bin, ["--port", "0", "--www", www, "--demo"], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", BRIDGE_LLM__UPSTREAM: `"${llmUrl}"` },
   });
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${bin} did not report its address within 15 s`)), 15_000);
@@ -32,5 +71,6 @@ export default async function globalSetup() {
   return async () => {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
+    await new Promise((resolve) => llm.close(resolve));
   };
 }

@@ -382,3 +382,59 @@ async fn idle_timeout_waits_while_a_connection_is_open() {
     let result = server.finished_within(Duration::from_secs(5)).await.expect("idle once the connection closed");
     assert!(result.is_ok(), "{result:?}");
 }
+
+/// Reads SSE events from `/api/dashboard/stream` until `want` of them matched.
+async fn sse_events(server: &TestServer, want: usize, mut keep: impl FnMut(&str, &serde_json::Value) -> bool) -> Vec<(String, serde_json::Value)> {
+    let mut resp = reqwest::get(server.url("/api/dashboard/stream")).await.expect("GET stream");
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while out.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("SSE events within 5 s")
+            .expect("the stream reads")
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let event = block.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("message").to_owned();
+            let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+            if data.is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&data).expect("SSE data is JSON");
+            if keep(&event, &v) {
+                out.push((event, v));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn dashboard_stream_starts_with_a_snapshot_then_reports_and_status() {
+    let server = TestServer::start().await;
+    let (status, _) = put_report(&server, "dash-1", body(&report("dash-1", "i1", 1)), None).await;
+    assert_eq!(status, 200);
+    let first = sse_events(&server, 1, |_, _| true).await;
+    assert_eq!(first[0].0, "snapshot");
+    let snap = &first[0].1;
+    assert_eq!(snap["bridges"][0]["bridgeId"], "dash-1");
+    assert_eq!(snap["history"]["dash-1"].as_array().unwrap().len(), 1);
+    assert!(snap["status"]["connections"].is_object());
+
+    let status_events = sse_events(&server, 1, |e, _| e == "status").await;
+    assert!(status_events[0].1["uptimeMs"].is_u64(), "the backend's status every second");
+
+    let (reports, _) = tokio::join!(sse_events(&server, 1, |e, _| e == "report"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        put_report(&server, "dash-1", body(&report("dash-1", "i1", 2)), None).await;
+    });
+    let r = &reports[0].1;
+    assert_eq!(r["bridge"]["bridgeId"], "dash-1");
+    assert_eq!(r["bridge"]["report"]["seq"], 2);
+    assert_eq!(r["point"]["health"], "unknown");
+    assert_eq!(r["point"]["breakers"]["fetch"], "closed");
+}

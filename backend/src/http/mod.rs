@@ -19,6 +19,8 @@ mod reports;
 mod static_files;
 mod status;
 
+pub(crate) use status::snapshot as status_snapshot;
+
 /// An HTTP error: a status, a stable code and a message, as JSON
 /// `{"code", "message", "retryable"}`. Never carries internals.
 #[derive(Debug)]
@@ -150,6 +152,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/agents", get(crate::ws::agents))
         .route("/api/evolution/publish", post(publish::publish).layer(DefaultBodyLimit::max(256 * 1024)))
         .route("/api/bridges", get(reports::list))
+        .route("/api/dashboard/stream", get(crate::dashboard::stream))
         .route("/api/bridges/{id}/report", put(reports::put).layer(DefaultBodyLimit::max(report_limit)))
         .fallback_service(static_files::service(&www));
     let router = if state.config().demo {

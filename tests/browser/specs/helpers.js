@@ -1,0 +1,47 @@
+// Shared helpers for the browser specs.
+import { expect } from "@playwright/test";
+import WebSocket from "ws";
+
+export const backendUrl = () => process.env.BRIDGE_URL;
+
+/** Collects console errors and page errors; call `expectNone()` at the end. */
+export function watchErrors(page) {
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { errors, expectNone: () => expect(errors, "no console errors").toEqual([]) };
+}
+
+/** A native agent on the agents socket (Node's ws: a client outside the browser). */
+export async function nativeAgent(name) {
+  const ws = new WebSocket(`${backendUrl().replace("http", "ws")}/agents`);
+  const frames = [];
+  const waiters = [];
+  ws.on("message", (data) => {
+    const frame = JSON.parse(String(data));
+    frames.push(frame);
+    waiters.splice(0).forEach((w) => w());
+  });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const send = (f) => ws.send(JSON.stringify(f));
+  const waitFor = async (pred, what, ms = 10_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = frames.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(frames)}`);
+      await new Promise((r) => {
+        waiters.push(r);
+        setTimeout(r, 100);
+      });
+    }
+  };
+  send({ type: "hello", protocol: 1, client: `native-${name}` });
+  await waitFor((f) => f.type === "welcome", "welcome");
+  send({ type: "register", id: "reg", agent: name, capabilities: ["native"] });
+  await waitFor((f) => f.type === "ack" && f.id === "reg", "register ack");
+  return { frames, send, waitFor, close: () => ws.close() };
+}
