@@ -74,7 +74,9 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Ite
                 Next::Change(Ok(Change::Report(bridge, point))) => {
                     Event::default().event("report").data(json!({"bridge": bridge, "point": point}).to_string())
                 }
-                Next::Change(Ok(Change::Gone(id))) => Event::default().event("gone").data(json!({"bridgeId": id}).to_string()),
+                Next::Change(Ok(Change::Gone(id))) => {
+                    Event::default().event("gone").data(json!({"bridgeId": id}).to_string())
+                }
                 // Fell behind: start over from a snapshot rather than replaying the backlog.
                 Next::Change(Err(RecvError::Lagged(_))) => snapshot(&state),
                 Next::Change(Err(RecvError::Closed)) => return None,

@@ -169,8 +169,7 @@ impl ReportStore {
             self.bridges.remove(&oldest);
             let _ = self.changes.send(Change::Gone(oldest));
         }
-        let (reports, mut history) =
-            self.bridges.remove(id).map_or((0, VecDeque::new()), |e| (e.reports, e.history));
+        let (reports, mut history) = self.bridges.remove(id).map_or((0, VecDeque::new()), |e| (e.reports, e.history));
         let point = Point::of(&report, unix_ms);
         if history.len() == HISTORY_POINTS {
             history.pop_front();

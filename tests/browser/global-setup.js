@@ -3,9 +3,12 @@
 //   thing we cannot run here), on 127.0.0.1:0;
 // - the backend binary on 127.0.0.1:0 with the demo fault switch, its LLM proxy
 //   pointed at that stand-in.
-// Their URLs reach the tests as process.env.BRIDGE_URL and LLM_FIXTURE_URL; the
-// returned function stops both.
+// - a static server for "user pages" (tests/browser/pages/) on its own origin,
+//   the way an application on another local origin would use the bridge.
+// Their URLs reach the tests as process.env.BRIDGE_URL, LLM_FIXTURE_URL and
+// PAGES_URL; the returned function stops them all.
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +46,21 @@ function startLlmFixture() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+function startPages(backend) {
+  const dir = path.join(here, "pages");
+  const server = http.createServer((req, res) => {
+    const name = path.basename(new URL(req.url, "http://x").pathname);
+    const file = path.join(dir, name);
+    if (!name.endsWith(".html") || !fs.existsSync(file)) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.end(fs.readFileSync(file, "utf8").replaceAll("{{BRIDGE_URL}}", backend));
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
 export default async function globalSetup() {
   const llm = await startLlmFixture();
   const llmUrl = `http://127.0.0.1:${llm.address().port}/v1/chat/completions`;
@@ -68,7 +86,10 @@ export default async function globalSetup() {
     child.on("error", reject);
   });
   process.env.BRIDGE_URL = url;
+  const pages = await startPages(url);
+  process.env.PAGES_URL = `http://127.0.0.1:${pages.address().port}`;
   return async () => {
+    await new Promise((resolve) => pages.close(resolve));
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
     await new Promise((resolve) => llm.close(resolve));

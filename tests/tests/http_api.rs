@@ -384,7 +384,11 @@ async fn idle_timeout_waits_while_a_connection_is_open() {
 }
 
 /// Reads SSE events from `/api/dashboard/stream` until `want` of them matched.
-async fn sse_events(server: &TestServer, want: usize, mut keep: impl FnMut(&str, &serde_json::Value) -> bool) -> Vec<(String, serde_json::Value)> {
+async fn sse_events(
+    server: &TestServer,
+    want: usize,
+    mut keep: impl FnMut(&str, &serde_json::Value) -> bool,
+) -> Vec<(String, serde_json::Value)> {
     let mut resp = reqwest::get(server.url("/api/dashboard/stream")).await.expect("GET stream");
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut buf = String::new();

@@ -308,9 +308,15 @@ impl Socket {
             }
             let first = self.inner.borrow().connects == 0;
             self.set_state(if first { SocketState::Connecting } else { SocketState::Reconnecting });
-            let (result, _) =
-                resilience::run(&self.resilience, tool, tool, None, lifetime.stopped(), |_| session::connect(&self))
-                    .await;
+            let (result, _) = resilience::run(&self.resilience, tool, tool, None, lifetime.stopped(), |_| async {
+                let attempt = session::connect(&self).await;
+                // Every failed attempt is visible at once (health, state), not only when the run ends.
+                if let Err(e) = &attempt {
+                    self.note_error(e.failure.describe());
+                }
+                attempt
+            })
+            .await;
             self.changed.notify();
             let policy = *self.resilience.borrow().policies.get(tool);
             let pause = match result {

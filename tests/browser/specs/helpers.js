@@ -43,5 +43,5 @@ export async function nativeAgent(name) {
   await waitFor((f) => f.type === "welcome", "welcome");
   send({ type: "register", id: "reg", agent: name, capabilities: ["native"] });
   await waitFor((f) => f.type === "ack" && f.id === "reg", "register ack");
-  return { frames, send, waitFor, close: () => ws.close() };
+  return { agentName: name, frames, send, waitFor, close: () => ws.close() };
 }
