@@ -27,7 +27,7 @@ use crate::random::{RandomSource, clamp_unit};
 
 /// How a computed delay is randomised.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
+#[serde(tag = "mode", rename_all = "snake_case", try_from = "JitterSpec")]
 #[non_exhaustive]
 pub enum Jitter {
     /// No randomness: exactly `base × 2^n`.
@@ -44,6 +44,31 @@ pub enum Jitter {
     /// "Decorrelated jitter": uniformly in `[base, previous × 3]`. Grows
     /// like the exponential but never synchronises clients.
     Decorrelated,
+}
+
+/// How a [`Jitter`] is written: `{"mode": "proportional", "ratio": 0.2}`. Read through
+/// this plain struct rather than serde's internally tagged enums, which buffer their
+/// input and cost the browser module several kilobytes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JitterSpec {
+    mode: String,
+    #[serde(default)]
+    ratio: Option<f64>,
+}
+
+impl TryFrom<JitterSpec> for Jitter {
+    type Error = String;
+    fn try_from(s: JitterSpec) -> Result<Self, String> {
+        match (s.mode.as_str(), s.ratio) {
+            ("none", None) => Ok(Jitter::None),
+            ("full", None) => Ok(Jitter::Full),
+            ("decorrelated", None) => Ok(Jitter::Decorrelated),
+            ("proportional", r) => Ok(Jitter::Proportional { ratio: r.unwrap_or(Jitter::DEFAULT_RATIO) }),
+            ("none" | "full" | "decorrelated", Some(_)) => Err(format!("jitter mode \"{}\" takes no ratio", s.mode)),
+            (other, _) => Err(format!("unknown jitter mode \"{other}\"; use none, proportional, full or decorrelated")),
+        }
+    }
 }
 
 impl Jitter {
@@ -71,7 +96,7 @@ pub enum InvalidBackoff {
         max_ms: u64,
     },
     /// The proportional jitter ratio is not a number in `[0, 1]`.
-    #[error("jitter ratio must be between 0 and 1, got {0}")]
+    #[error("jitter ratio must be between 0 and 1, got {}", crate::show_f64(*.0))]
     JitterRatio(f64),
 }
 
@@ -110,16 +135,13 @@ impl<R: RandomSource> Backoff<R> {
     /// drawing from `rng`. Fails when `base > max` or the jitter ratio is out of range.
     pub fn new(base: Duration, max: Duration, jitter: Jitter, rng: R) -> Result<Self, InvalidBackoff> {
         validate(base, max, jitter)?;
+        Ok(Self::new_unchecked(base, max, jitter, rng))
+    }
+
+    /// [`Backoff::new`] for settings already validated.
+    pub(crate) fn new_unchecked(base: Duration, max: Duration, jitter: Jitter, rng: R) -> Self {
         let base_ms = base.as_secs_f64() * 1000.0;
-        Ok(Self {
-            base_ms,
-            max_ms: max.as_secs_f64() * 1000.0,
-            jitter,
-            rng,
-            attempt: 0,
-            previous_ms: base_ms,
-            limit: None,
-        })
+        Self { base_ms, max_ms: max.as_secs_f64() * 1000.0, jitter, rng, attempt: 0, previous_ms: base_ms, limit: None }
     }
 
     /// Stops after `max_retries` delays.
@@ -185,6 +207,26 @@ mod tests {
     #[test]
     fn default_jitter_is_twenty_percent_proportional() {
         assert_eq!(Jitter::default(), Jitter::Proportional { ratio: 0.2 });
+    }
+
+    #[test]
+    fn jitter_reads_and_writes_its_mode() {
+        let read = |s: &str| serde_json::from_str::<Jitter>(s);
+        assert_eq!(read(r#"{"mode":"full"}"#).unwrap(), Jitter::Full);
+        assert_eq!(read(r#"{"mode":"proportional","ratio":0.5}"#).unwrap(), Jitter::Proportional { ratio: 0.5 });
+        assert_eq!(read(r#"{"mode":"proportional"}"#).unwrap(), Jitter::default());
+        assert!(read(r#"{"mode":"full","ratio":1}"#).unwrap_err().to_string().contains("takes no ratio"));
+        assert!(read(r#"{"mode":"wild"}"#).unwrap_err().to_string().contains("unknown jitter mode"));
+        assert_eq!(serde_json::to_string(&Jitter::Decorrelated).unwrap(), r#"{"mode":"decorrelated"}"#);
+    }
+
+    #[test]
+    fn floats_show_without_float_formatting() {
+        assert_eq!(crate::show_f64(1.5), "1.5");
+        assert_eq!(crate::show_f64(-0.25), "-0.25");
+        assert_eq!(crate::show_f64(2.0), "2");
+        assert_eq!(crate::show_f64(f64::NAN), "NaN");
+        assert_eq!(crate::show_f64(0.0001), "0");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The health model: components, their status, an aggregate, and change
 //! detection that yields an event only when something actually changed.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::vecmap::VecMap;
 
 use crate::metrics::truncate;
 use crate::time::Millis;
@@ -114,7 +114,7 @@ pub struct HealthSnapshot {
     /// The aggregate.
     pub status: HealthStatus,
     /// Every component by name.
-    pub components: BTreeMap<String, ComponentHealth>,
+    pub components: VecMap<String, ComponentHealth>,
 }
 
 /// Why a component could not be added.
@@ -125,7 +125,7 @@ pub struct TooManyComponents;
 /// Components and their health.
 #[derive(Debug, Clone)]
 pub struct HealthModel {
-    components: BTreeMap<String, ComponentHealth>,
+    components: VecMap<String, ComponentHealth>,
     unhealthy_after: u32,
 }
 
@@ -139,7 +139,7 @@ impl Default for HealthModel {
 impl HealthModel {
     /// An empty model; a component is unhealthy after `unhealthy_after` failed checks in a row.
     pub fn new(unhealthy_after: u32) -> Self {
-        Self { components: BTreeMap::new(), unhealthy_after: unhealthy_after.max(1) }
+        Self { components: VecMap::new(), unhealthy_after: unhealthy_after.max(1) }
     }
 
     /// The model a bridge starts with: backend and both sockets critical;

@@ -17,6 +17,7 @@
 //! - [`health`]: components, aggregate health and change detection.
 //! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
 //! - [`report`]: a bridge's state report, shared by bridge and backend.
+//! - [`vecmap`]: a small sorted-vector map (compact in the browser module).
 //!
 //! # Example
 //!
@@ -61,6 +62,29 @@ pub mod random;
 pub mod report;
 pub mod retry;
 pub mod time;
+pub mod vecmap;
+
+/// Shows `x` with up to three decimals without core's float formatting, which
+/// would add ~17 KB to the browser module for a few error messages.
+pub(crate) fn show_f64(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NaN".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    let milli = (x.abs() * 1000.0).round() as u64;
+    let sign = if x < 0.0 && milli > 0 { "-" } else { "" };
+    let (int, frac) = (milli / 1000, milli % 1000);
+    if frac == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
 
 /// This crate's version, as reported by the bridge and the backend.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,9 +2,9 @@
 //! WebMCP tool, and of `PUT /api/bridges/{id}/report`. One type, so the
 //! bridge that writes it and the backend that validates it cannot disagree.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
+
+use crate::vecmap::VecMap;
 
 use crate::breaker::BreakerSnapshot;
 use crate::health::HealthSnapshot;
@@ -89,7 +89,7 @@ pub struct BridgeReport {
     /// Retry metrics per tool.
     pub retry: RetryMetricsSnapshot,
     /// The sockets, by name (`evolution`, `agents`).
-    pub sockets: BTreeMap<String, SocketSnapshot>,
+    pub sockets: VecMap<String, SocketSnapshot>,
     /// WebMCP availability and registered tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webmcp: Option<WebMcpSnapshot>,
@@ -116,7 +116,7 @@ mod tests {
             health: HealthModel::bridge_default().snapshot(),
             breakers: vec![breaker.snapshot(Millis(5), 10)],
             retry: RetryMetrics::default().snapshot(),
-            sockets: BTreeMap::from([(
+            sockets: VecMap::from([(
                 "evolution".to_owned(),
                 SocketSnapshot {
                     state: SocketState::Open,

@@ -2,13 +2,12 @@
 //! the reporter and the WebMCP tools.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bridge_core::health::HealthModel;
-use bridge_core::protocol::{self, ClientFrame, Id, ServerFrame};
+use bridge_core::protocol::{self, Id};
 use bridge_core::report::{BridgeReport, WebMcpSnapshot};
-use bridge_core::retry::{Failure, RetryError, names};
+use bridge_core::retry::{RetryError, names};
 use bridge_core::time::Millis;
 use wasm_bindgen::JsValue;
 
@@ -16,7 +15,7 @@ use crate::config::Config;
 use crate::events::Events;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
-use crate::socket::{Kind, Socket};
+use crate::socket::{Kind, Socket, outbound};
 use crate::webmcp::WebMcp;
 
 /// Transitions per breaker included in reports (the dashboard's timeline).
@@ -109,7 +108,7 @@ impl Inner {
             let mut r = self.resilience.borrow_mut();
             (r.breakers.snapshots(now, max_transitions), r.metrics.snapshot())
         };
-        let mut sockets = BTreeMap::new();
+        let mut sockets = bridge_core::vecmap::VecMap::new();
         for s in [&self.evolution, &self.agents].into_iter().flatten() {
             sockets.insert(s.kind.name().to_owned(), s.snapshot());
         }
@@ -132,13 +131,26 @@ impl Inner {
 
     /// The state as a JS object, with extra fields only the page sees.
     pub(crate) fn state_js(&self) -> Result<JsValue, JsValue> {
+        /// The report plus what only the page sees.
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct PageState<'a> {
+            #[serde(flatten)]
+            report: &'a BridgeReport,
+            live_timers: u32,
+            started: bool,
+            reports_sent: u64,
+            policies: &'a bridge_core::retry::PolicySet,
+        }
         let report = self.report(bridge_core::breaker::TRANSITION_HISTORY);
-        let mut v = serde_json::to_value(&report).map_err(crate::js::error)?;
-        v["liveTimers"] = serde_json::json!(platform::live_timers());
-        v["started"] = serde_json::json!(self.is_started());
-        v["reportsSent"] = serde_json::json!(self.reports_sent.get());
-        v["policies"] = serde_json::to_value(&self.resilience.borrow().policies).map_err(crate::js::error)?;
-        crate::js::to_js(&v)
+        let resilience = self.resilience.borrow();
+        crate::js::to_js(&PageState {
+            report: &report,
+            live_timers: platform::live_timers(),
+            started: self.is_started(),
+            reports_sent: self.reports_sent.get(),
+            policies: &resilience.policies,
+        })
     }
 
     pub(crate) fn evolution(&self) -> Result<&Rc<Socket>, Attempt> {
@@ -160,15 +172,15 @@ impl Inner {
         socket: &Rc<Socket>,
         tool: &str,
         policy: &str,
-        make: impl Fn(Id) -> ClientFrame,
-    ) -> Result<ServerFrame, RetryError<Attempt>> {
+        make: &dyn Fn(&Id) -> String,
+    ) -> Result<JsValue, RetryError<Attempt>> {
         let id = socket.new_id();
+        let frame = make(&id);
         let policy = Some(*self.resilience.borrow().policies.get(policy));
-        let (result, ran) = resilience::run(&self.resilience, tool, tool, policy, self.lifetime().stopped(), |_| {
-            let frame = make(id.clone());
-            let socket = Rc::clone(socket);
-            let id = id.clone();
-            async move { socket.request(id, frame).await }
+        let stopped = Box::pin(self.lifetime().stopped());
+        let (result, ran) = resilience::run(&self.resilience, tool, tool, policy, stopped, &mut |_| {
+            let (socket, id, frame) = (Rc::clone(socket), id.clone(), frame.clone());
+            Box::pin(async move { socket.request(id, frame).await })
         })
         .await;
         if ran.breaker_moved {
@@ -181,21 +193,13 @@ impl Inner {
     pub(crate) async fn send_a2a(self: &Rc<Self>, tool: &str, msg: A2aMessage) -> Result<JsValue, JsValue> {
         let socket =
             self.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-        let content = protocol::Json::from_text(&msg.content_json).map_err(crate::js::error)?;
         let reply = self
-            .socket_request(socket, tool, names::SEND_A2A_MESSAGE, |id| {
-                ClientFrame::Send(protocol::Send {
-                    id,
-                    to: msg.to.clone(),
-                    message_type: msg.message_type.clone(),
-                    content: content.clone(),
-                    priority: msg.priority,
-                    expires_in_ms: msg.expires_in_ms,
-                })
+            .socket_request(socket, tool, names::SEND_A2A_MESSAGE, &|id| {
+                outbound::send(id, &msg.to, &msg.message_type, &msg.content_json, msg.priority, msg.expires_in_ms)
             })
             .await
             .map_err(|e| resilience::to_js_error(tool, &e))?;
-        frame_to_js(&reply)
+        Ok(reply)
     }
 }
 
@@ -237,16 +241,4 @@ impl A2aMessage {
             .map(|x| x as u64);
         Ok(Self { to, message_type, content_json, priority, expires_in_ms })
     }
-}
-
-/// A server frame as a JS object.
-pub(crate) fn frame_to_js(frame: &ServerFrame) -> Result<JsValue, JsValue> {
-    js_sys::JSON::parse(&frame.to_json())
-}
-
-/// A failed response of an evolution request as an error.
-pub(crate) fn response_error(r: &protocol::Response) -> Attempt {
-    let (code, message) =
-        r.error.as_ref().map_or(("error".to_owned(), String::new()), |e| (e.code.clone(), e.message.clone()));
-    Attempt::new(Failure::Server { code, message, retryable: false, retry_after_ms: None })
 }

@@ -45,6 +45,7 @@ async fn attempt(f: &Function, info: AttemptInfo) -> Result<JsValue, Attempt> {
 /// Runs `f` as `tool`.
 pub(crate) async fn call(shared: Shared, tool: String, f: Function) -> Result<JsValue, JsValue> {
     let (result, _) =
-        resilience::run(&shared, &tool, &tool, None, std::future::pending(), |info| attempt(&f, info)).await;
+        resilience::run(&shared, &tool, &tool, None, resilience::never(), &mut |info| Box::pin(attempt(&f, info)))
+            .await;
     result.map_err(|e| resilience::to_js_error(&tool, &e))
 }

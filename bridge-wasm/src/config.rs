@@ -1,11 +1,13 @@
 //! `new Bridge(config)`: what a page may set, with defaults, validated with
-//! errors that name the field.
+//! errors that name the field. Read from the JS object directly (see `read`).
 
-use std::collections::BTreeMap;
-
-use bridge_core::breaker::BreakerConfig;
+use bridge_core::backoff::Jitter;
+use bridge_core::breaker::{BreakerConfig, FailureRateTrigger};
 use bridge_core::retry::{BudgetConfig, PolicyOverride, PolicySet};
-use serde::Deserialize;
+use bridge_core::vecmap::VecMap;
+use wasm_bindgen::JsValue;
+
+use crate::read::Obj;
 
 /// Default health poll and report interval.
 pub(crate) const DEFAULT_HEALTH_INTERVAL_MS: u64 = 10_000;
@@ -15,33 +17,10 @@ pub(crate) const DEFAULT_OUTBOX_LIMIT: u32 = 256;
 pub(crate) const BRIDGE_ID_KEY: &str = "bridge.id";
 
 /// The agent a bridge registers on the agents socket.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AgentConfig {
     pub(crate) name: String,
-    #[serde(default)]
     pub(crate) capabilities: Vec<String>,
-}
-
-/// The page's settings, as given.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Raw {
-    backend_url: Option<String>,
-    bridge_id: Option<String>,
-    token: Option<String>,
-    health_interval_ms: Option<u64>,
-    report_interval_ms: Option<u64>,
-    policies: Option<BTreeMap<String, PolicyOverride>>,
-    breaker: Option<BreakerConfig>,
-    breakers: Option<BTreeMap<String, BreakerConfig>>,
-    retry_budget: Option<BudgetConfig>,
-    llm_endpoint: Option<String>,
-    llm_model: Option<String>,
-    outbox_limit: Option<u32>,
-    sockets: Option<Vec<String>>,
-    agent: Option<AgentConfig>,
-    report: Option<bool>,
 }
 
 /// Validated settings.
@@ -55,7 +34,7 @@ pub(crate) struct Config {
     pub(crate) report_interval_ms: u64,
     pub(crate) policies: PolicySet,
     pub(crate) breaker: BreakerConfig,
-    pub(crate) breakers: BTreeMap<String, BreakerConfig>,
+    pub(crate) breakers: VecMap<String, BreakerConfig>,
     pub(crate) retry_budget: BudgetConfig,
     pub(crate) llm_endpoint: String,
     /// Whether the page named an LLM endpoint (then it is health-checked).
@@ -68,38 +47,120 @@ pub(crate) struct Config {
     pub(crate) report: bool,
 }
 
-/// An invalid setting.
+/// An invalid setting; the message starts with the field's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InvalidConfig(pub(crate) String);
 
-fn field(name: &str, problem: impl std::fmt::Display) -> InvalidConfig {
-    InvalidConfig(format!("config.{name}: {problem}"))
+/// A retry policy override (`{maxRetries, baseDelayMs, maxDelayMs, jitter, deadlineMs, attemptTimeoutMs}`).
+pub(crate) fn policy_override(mut o: Obj) -> Result<PolicyOverride, String> {
+    let p = PolicyOverride {
+        max_retries: o.u32("maxRetries")?,
+        base_delay_ms: o.u64("baseDelayMs")?,
+        max_delay_ms: o.u64("maxDelayMs")?,
+        jitter: o.obj("jitter")?.map(jitter).transpose()?,
+        deadline_ms: o.u64("deadlineMs")?,
+        attempt_timeout_ms: o.u64("attemptTimeoutMs")?,
+    };
+    o.finish()?;
+    Ok(p)
+}
+
+fn jitter(mut o: Obj) -> Result<Jitter, String> {
+    let mode = o.string("mode")?.unwrap_or_else(|| "proportional".into());
+    let ratio = o.f64("ratio")?;
+    o.finish()?;
+    match (mode.as_str(), ratio) {
+        ("none", None) => Ok(Jitter::None),
+        ("full", None) => Ok(Jitter::Full),
+        ("decorrelated", None) => Ok(Jitter::Decorrelated),
+        ("proportional", r) => Ok(Jitter::Proportional { ratio: r.unwrap_or(Jitter::DEFAULT_RATIO) }),
+        (m, Some(_)) if ["none", "full", "decorrelated"].contains(&m) => {
+            Err(format!("jitter: mode \"{m}\" takes no ratio"))
+        }
+        (m, _) => Err(format!("jitter.mode: \"{m}\" is not one of none, proportional, full, decorrelated")),
+    }
+}
+
+/// Breaker settings over the defaults (`{failureThreshold, resetTimeoutMs, halfOpenMaxCalls, successThreshold, failureRate}`).
+fn breaker_config(mut o: Obj, base: BreakerConfig) -> Result<BreakerConfig, String> {
+    let mut c = base;
+    if let Some(v) = o.u32("failureThreshold")? {
+        c.failure_threshold = v;
+    }
+    if let Some(v) = o.u64("resetTimeoutMs")? {
+        c.reset_timeout = std::time::Duration::from_millis(v);
+    }
+    if let Some(v) = o.u32("halfOpenMaxCalls")? {
+        c.half_open_max_calls = v;
+    }
+    if let Some(v) = o.u32("successThreshold")? {
+        c.success_threshold = v;
+    }
+    if let Some(mut r) = o.obj("failureRate")? {
+        let trigger = FailureRateTrigger {
+            window: r.u32("window")?.unwrap_or(20),
+            min_calls: r.u32("minCalls")?.unwrap_or(10),
+            threshold: r.f64("threshold")?.unwrap_or(0.5),
+        };
+        r.finish()?;
+        c.failure_rate = Some(trigger);
+    }
+    o.finish()?;
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn budget_config(mut o: Obj) -> Result<BudgetConfig, String> {
+    let mut c = BudgetConfig::DEFAULT;
+    if let Some(v) = o.u64("windowMs")? {
+        c.window = std::time::Duration::from_millis(v);
+    }
+    if let Some(v) = o.f64("ratio")? {
+        c.ratio = v;
+    }
+    if let Some(v) = o.u32("minRetries")? {
+        c.min_retries = v;
+    }
+    o.finish()?;
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn in_range(name: &str, v: u64, low: u64, high: u64) -> Result<u64, String> {
+    if (low..=high).contains(&v) { Ok(v) } else { Err(format!("{name}: must be between {low} and {high}, got {v}")) }
 }
 
 impl Config {
-    /// Parses and validates `json` (the page's config object as JSON text). `origin` is the
-    /// page's origin, the default backend; `stored_id` reads and `store_id` writes localStorage;
-    /// `new_id` makes an id when none is given or stored.
+    /// Reads and validates the page's `config` object. `origin` is the page's origin, the
+    /// default backend; `stored_id` reads and `store_id` writes localStorage; `new_id` makes
+    /// an id when none is given or stored.
     pub(crate) fn parse(
-        json: &str,
+        config: &JsValue,
         origin: Option<String>,
         stored_id: impl FnOnce() -> Option<String>,
         store_id: impl FnOnce(&str),
         new_id: impl FnOnce() -> String,
     ) -> Result<Config, InvalidConfig> {
-        let raw: Raw = if json.trim().is_empty() || json.trim() == "null" || json.trim() == "undefined" {
-            Raw::default()
-        } else {
-            serde_json::from_str(json).map_err(|e| InvalidConfig(format!("config: {}", strip_position(&e))))?
-        };
-        let backend_url = match raw.backend_url.or(origin) {
+        Self::read(config, origin, stored_id, store_id, new_id).map_err(InvalidConfig)
+    }
+
+    fn read(
+        config: &JsValue,
+        origin: Option<String>,
+        stored_id: impl FnOnce() -> Option<String>,
+        store_id: impl FnOnce(&str),
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Config, String> {
+        let empty = js_sys::Object::new().into();
+        let mut c = Obj::new(config, "config")?.map_or_else(|| Obj::new(&empty, "config").map(Option::unwrap), Ok)?;
+        let backend_url = match c.string("backendUrl")?.or(origin) {
             Some(u) => u.trim_end_matches('/').to_owned(),
-            None => return Err(field("backendUrl", "is required outside a page with an http(s) origin")),
+            None => return Err("config.backendUrl: is required outside a page with an http(s) origin".into()),
         };
         if !(backend_url.starts_with("http://") || backend_url.starts_with("https://")) {
-            return Err(field("backendUrl", format!("must start with http:// or https://, got \"{backend_url}\"")));
+            return Err(format!("config.backendUrl: must start with http:// or https://, got \"{backend_url}\""));
         }
-        let bridge_id = match raw.bridge_id {
+        let bridge_id = match c.string("bridgeId")? {
             Some(id) => id,
             None => stored_id().unwrap_or_else(|| {
                 let id = new_id();
@@ -108,50 +169,72 @@ impl Config {
             }),
         };
         bridge_core::protocol::rules::check_agent(&bridge_id)
-            .map_err(|m| field("bridgeId", m.replace("agent name", "id")))?;
-        let health_interval_ms = raw.health_interval_ms.unwrap_or(DEFAULT_HEALTH_INTERVAL_MS);
-        if !(100..=3_600_000).contains(&health_interval_ms) {
-            return Err(field(
-                "healthIntervalMs",
-                format!("must be between 100 and 3600000, got {health_interval_ms}"),
-            ));
-        }
-        let report_interval_ms = raw.report_interval_ms.unwrap_or(health_interval_ms);
-        if !(100..=3_600_000).contains(&report_interval_ms) {
-            return Err(field(
-                "reportIntervalMs",
-                format!("must be between 100 and 3600000, got {report_interval_ms}"),
-            ));
-        }
+            .map_err(|m| format!("config.bridgeId: {}", m.replace("agent name", "id")))?;
+        let token = c.string("token")?;
+        let health_interval_ms = in_range(
+            "config.healthIntervalMs",
+            c.u64("healthIntervalMs")?.unwrap_or(DEFAULT_HEALTH_INTERVAL_MS),
+            100,
+            3_600_000,
+        )?;
+        let report_interval_ms = in_range(
+            "config.reportIntervalMs",
+            c.u64("reportIntervalMs")?.unwrap_or(health_interval_ms),
+            100,
+            3_600_000,
+        )?;
         let mut policies = PolicySet::default();
-        if let Some(ov) = &raw.policies {
-            policies.apply_overrides(ov.iter().map(|(k, v)| (k.as_str(), v))).map_err(|e| field("policies", e))?;
+        let overrides = c
+            .map("policies")?
+            .into_iter()
+            .map(|(name, o)| policy_override(o).map(|ov| (name, ov)))
+            .collect::<Result<Vec<_>, String>>()?;
+        policies
+            .apply_overrides(overrides.iter().map(|(k, v)| (k.as_str(), v)))
+            .map_err(|e| format!("config.policies: {e}"))?;
+        let breaker = match c.obj("breaker")? {
+            Some(o) => breaker_config(o, BreakerConfig::DEFAULT).map_err(|e| format!("config.breaker: {e}"))?,
+            None => BreakerConfig::DEFAULT,
+        };
+        let mut breakers = VecMap::new();
+        for (name, o) in c.map("breakers")? {
+            let cfg = breaker_config(o, breaker).map_err(|e| format!("config.breakers.{name}: {e}"))?;
+            breakers.insert(name, cfg);
         }
-        let breaker = raw.breaker.unwrap_or_default();
-        breaker.validate().map_err(|e| field("breaker", e))?;
-        let breakers = raw.breakers.unwrap_or_default();
-        for (name, b) in &breakers {
-            b.validate().map_err(|e| field(&format!("breakers.{name}"), e))?;
-        }
-        let retry_budget = raw.retry_budget.unwrap_or_default();
-        retry_budget.validate().map_err(|e| field("retryBudget", e))?;
-        let llm_configured = raw.llm_endpoint.is_some();
-        let llm_endpoint = raw.llm_endpoint.unwrap_or_else(|| format!("{backend_url}/api/llm/chat/completions"));
-        let outbox_limit = raw.outbox_limit.unwrap_or(DEFAULT_OUTBOX_LIMIT);
-        if !(1..=100_000).contains(&outbox_limit) {
-            return Err(field("outboxLimit", format!("must be between 1 and 100000, got {outbox_limit}")));
-        }
-        let sockets = raw.sockets.unwrap_or_else(|| vec!["evolution".into(), "agents".into()]);
+        let retry_budget = match c.obj("retryBudget")? {
+            Some(o) => budget_config(o).map_err(|e| format!("config.retryBudget: {e}"))?,
+            None => BudgetConfig::DEFAULT,
+        };
+        let llm_endpoint = c.string("llmEndpoint")?;
+        let llm_configured = llm_endpoint.is_some();
+        let llm_endpoint = llm_endpoint.unwrap_or_else(|| format!("{backend_url}/api/llm/chat/completions"));
+        let llm_model = c.string("llmModel")?;
+        let outbox_limit = in_range(
+            "config.outboxLimit",
+            u64::from(c.u32("outboxLimit")?.unwrap_or(DEFAULT_OUTBOX_LIMIT)),
+            1,
+            100_000,
+        )? as u32;
+        let sockets = c.strings("sockets")?.unwrap_or_else(|| vec!["evolution".into(), "agents".into()]);
         if let Some(bad) = sockets.iter().find(|s| *s != "evolution" && *s != "agents") {
-            return Err(field("sockets", format!("\"{bad}\" is not a socket; use \"evolution\" and/or \"agents\"")));
+            return Err(format!("config.sockets: \"{bad}\" is not a socket; use \"evolution\" and/or \"agents\""));
         }
-        if let Some(a) = &raw.agent {
-            bridge_core::protocol::rules::check_agent(&a.name).map_err(|m| field("agent.name", m))?;
-        }
+        let agent = match c.obj("agent")? {
+            Some(mut a) => {
+                let name = a.string("name")?.ok_or("config.agent.name: is required")?;
+                bridge_core::protocol::rules::check_agent(&name).map_err(|m| format!("config.agent.name: {m}"))?;
+                let capabilities = a.strings("capabilities")?.unwrap_or_default();
+                a.finish()?;
+                Some(AgentConfig { name, capabilities })
+            }
+            None => None,
+        };
+        let report = c.bool("report")?.unwrap_or(true);
+        c.finish()?;
         Ok(Config {
             backend_url,
             bridge_id,
-            token: raw.token,
+            token,
             health_interval_ms,
             report_interval_ms,
             policies,
@@ -160,12 +243,12 @@ impl Config {
             retry_budget,
             llm_endpoint,
             llm_configured,
-            llm_model: raw.llm_model,
+            llm_model,
             outbox_limit,
             evolution: sockets.iter().any(|s| s == "evolution"),
             agents: sockets.iter().any(|s| s == "agents"),
-            agent: raw.agent,
-            report: raw.report.unwrap_or(true),
+            agent,
+            report,
         })
     }
 
@@ -173,66 +256,5 @@ impl Config {
     pub(crate) fn socket_url(&self, path: &str) -> String {
         let ws = self.backend_url.replacen("http", "ws", 1);
         format!("{ws}{path}")
-    }
-}
-
-fn strip_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    s.split(" at line ").next().unwrap_or(&s).to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Result<Config, InvalidConfig> {
-        Config::parse(json, Some("http://127.0.0.1:8765".into()), || Some("b-stored".into()), |_| {}, || unreachable!())
-    }
-
-    #[test]
-    fn defaults_from_the_page() {
-        let c = parse("{}").unwrap();
-        assert_eq!(c.backend_url, "http://127.0.0.1:8765");
-        assert_eq!(c.bridge_id, "b-stored");
-        assert_eq!(c.health_interval_ms, 10_000);
-        assert_eq!(c.socket_url("/evolution"), "ws://127.0.0.1:8765/evolution");
-        assert_eq!(c.llm_endpoint, "http://127.0.0.1:8765/api/llm/chat/completions");
-        assert!(c.evolution && c.agents && c.report);
-        assert_eq!(c.policies.get("fetch").max_retries(), 3);
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let e = |j: &str| parse(j).unwrap_err().0;
-        assert_eq!(e(r#"{"healthIntervalMs": 5}"#), "config.healthIntervalMs: must be between 100 and 3600000, got 5");
-        assert_eq!(
-            e(r#"{"backendUrl": "ftp://x"}"#),
-            "config.backendUrl: must start with http:// or https://, got \"ftp://x\""
-        );
-        assert!(e(r#"{"healthIntervalMS": 5}"#).starts_with("config: unknown field `healthIntervalMS`"));
-        assert!(
-            e(r#"{"policies": {"fetch": {"baseDelayMs": 99999}}}"#).starts_with("config.policies: policy \"fetch\"")
-        );
-        assert!(
-            e(r#"{"breakers": {"llm": {"failureThreshold": 0}}}"#).starts_with("config.breakers.llm: failureThreshold")
-        );
-        assert!(e(r#"{"bridgeId": "has space"}"#).starts_with("config.bridgeId:"));
-        assert!(e(r#"{"sockets": ["evolution", "chat"]}"#).contains("\"chat\" is not a socket"));
-    }
-
-    #[test]
-    fn generates_and_stores_an_id() {
-        let mut stored = None;
-        let c = Config::parse(
-            "{}",
-            Some("https://x".into()),
-            || None,
-            |id| stored = Some(id.to_owned()),
-            || "b-new".into(),
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(stored.as_deref(), Some("b-new"));
-        assert_eq!(c.bridge_id, "b-new");
-        assert_eq!(c.socket_url("/agents"), "wss://x/agents");
     }
 }

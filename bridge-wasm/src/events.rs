@@ -8,8 +8,8 @@
 //! | `presence` | an agent came or went |
 //! | `state` | a socket or breaker changed state (no detail; call `state()`) |
 
+use bridge_core::vecmap::VecMap;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use js_sys::Function;
 use wasm_bindgen::JsValue;
@@ -17,7 +17,7 @@ use wasm_bindgen::JsValue;
 /// Listeners per event type (a page registering the same function twice gets it once).
 #[derive(Debug, Default)]
 pub(crate) struct Events {
-    listeners: RefCell<BTreeMap<String, Vec<Function>>>,
+    listeners: RefCell<VecMap<String, Vec<Function>>>,
 }
 
 /// Most listeners per event type: a page adding listeners in a loop must not grow memory without bound.
@@ -26,7 +26,7 @@ const MAX_LISTENERS: usize = 256;
 impl Events {
     pub(crate) fn add(&self, kind: &str, f: Function) -> Result<(), String> {
         let mut map = self.listeners.borrow_mut();
-        let list = map.entry(kind.to_owned()).or_default();
+        let list = map.get_or_insert_with(kind.to_owned(), Vec::new);
         if list.iter().any(|g| g == &f) {
             return Ok(());
         }

@@ -131,15 +131,15 @@ pub(crate) async fn fetch(
     let breaker = format!("fetch:{}", origin_of(&url));
     let caller = options.signal.clone().map(CallerAbort::new);
     let cancelled = caller.as_ref().map(|c| c.fired.clone());
-    let cancel = async move {
-        match cancelled {
-            Some(s) => s.notified().await,
-            None => std::future::pending().await,
-        }
+    let cancel: resilience::Cancel<'_> = match cancelled {
+        Some(s) => Box::pin(async move { s.notified().await }),
+        None => resilience::never(),
     };
     let signal = options.signal.as_ref();
-    let (result, _) =
-        resilience::run(&shared, &tool, &breaker, None, cancel, |info| attempt(&url, &init, signal, info)).await;
+    let (result, _) = resilience::run(&shared, &tool, &breaker, None, cancel, &mut |info| {
+        Box::pin(attempt(&url, &init, signal, info))
+    })
+    .await;
     drop(caller);
     result.map_err(|e| resilience::to_js_error(&tool, &e))
 }

@@ -157,9 +157,9 @@ pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
     let body = serde_json::to_string(&report).map_err(|e| e.to_string())?;
     let url = format!("{}/api/bridges/{}/report", bridge.config.backend_url, bridge.config.bridge_id);
     let token = bridge.config.token.clone();
-    let attempt = |_| {
+    let mut attempt = |_| -> resilience::Attempting<'_, ()> {
         let (url, body, token) = (url.clone(), body.clone(), token.clone());
-        async move {
+        Box::pin(async move {
             let init = web_sys::RequestInit::new();
             init.set_method("PUT");
             init.set_body(&JsValue::from_str(&body));
@@ -182,10 +182,10 @@ pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
                 let retry_after = r.headers().get("retry-after").ok().flatten();
                 Err(Attempt::new(Failure::http(r.status(), retry_after.as_deref(), platform::unix_ms())))
             }
-        }
+        })
     };
     let (result, _) =
-        resilience::run(&bridge.resilience, REPORT_TOOL, REPORT_TOOL, None, std::future::pending(), attempt).await;
+        resilience::run(&bridge.resilience, REPORT_TOOL, REPORT_TOOL, None, resilience::never(), &mut attempt).await;
     match result {
         Ok(()) => {
             bridge.reports_sent.set(bridge.reports_sent.get() + 1);

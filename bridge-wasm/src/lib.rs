@@ -41,6 +41,7 @@ mod health;
 pub mod js;
 mod llm;
 mod platform;
+mod read;
 mod resilience;
 mod socket;
 mod webmcp;
@@ -55,11 +56,8 @@ pub fn version() -> String {
 #[wasm_bindgen(js_name = defaultPolicies)]
 pub fn default_policies() -> Result<JsValue, JsValue> {
     let set = PolicySet::default();
-    let mut map = serde_json::Map::new();
-    map.insert("default".into(), serde_json::to_value(set.default_policy()).map_err(js::error)?);
-    for (name, policy) in set.named() {
-        map.insert(name.into(), serde_json::to_value(policy).map_err(js::error)?);
-    }
+    let map: bridge_core::vecmap::VecMap<&str, &bridge_core::retry::RetryPolicy> =
+        set.named().chain([("default", set.default_policy())]).collect();
     js::to_js(&map)
 }
 
@@ -99,11 +97,10 @@ pub struct Bridge {
     inner: bridge::Bridge,
 }
 
-fn promise<F>(f: F) -> Promise
-where
-    F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
-{
-    future_to_promise(f)
+/// A promise for `f`. The future is boxed so `future_to_promise` is compiled once.
+pub(crate) fn promise(f: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> = Box::pin(f);
+    future_to_promise(boxed)
 }
 
 #[wasm_bindgen]
@@ -111,13 +108,12 @@ impl Bridge {
     /// Creates a bridge; throws an `Error` with `code: "invalid_config"` naming the field when `config` is wrong.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<Bridge, JsValue> {
-        let json = js::to_json(&config)?;
         let window = web_sys::window();
         let origin = window.as_ref().and_then(|w| w.location().origin().ok()).filter(|o| o.starts_with("http"));
         let storage = window.as_ref().and_then(|w| w.local_storage().ok().flatten());
         let stored = storage.as_ref().and_then(|s| s.get_item(config::BRIDGE_ID_KEY).ok().flatten());
         let cfg = config::Config::parse(
-            &json,
+            &config,
             origin,
             || stored,
             |id| {
@@ -221,18 +217,19 @@ impl Bridge {
             let caps = capabilities.unwrap_or_default();
             socket.set_agent(config::AgentConfig { name: name.clone(), capabilities: caps.clone() });
             let reply = b
-                .socket_request(socket, "registerAgent", "registerAgent", |id| {
+                .socket_request(socket, "registerAgent", "registerAgent", &|id| {
                     bridge_core::protocol::ClientFrame::Register(bridge_core::protocol::Register {
-                        id,
+                        id: id.clone(),
                         agent: name.clone(),
                         capabilities: caps.clone(),
                         presence: true,
                         takeover: true,
                     })
+                    .to_json()
                 })
                 .await
                 .map_err(|e| resilience::to_js_error("registerAgent", &e))?;
-            bridge::frame_to_js(&reply)
+            Ok(reply)
         })
     }
 

@@ -10,34 +10,39 @@ use crate::bridge::Bridge;
 use crate::platform;
 use crate::resilience::{self, Attempt};
 
-/// What a prompt takes: `{prompt, model?, temperature?, max_tokens?, system_prompt?}`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a prompt takes: `{prompt, model?, temperature?, max_tokens?, system_prompt?}`
+/// (camelCase `maxTokens`, `systemPrompt` too).
+#[derive(Debug, Clone)]
 pub(crate) struct Prompt {
     prompt: String,
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     temperature: Option<f64>,
-    #[serde(default, alias = "maxTokens")]
     max_tokens: Option<u32>,
-    #[serde(default, alias = "systemPrompt")]
     system_prompt: Option<String>,
 }
 
 impl Prompt {
     pub(crate) fn from_js(v: &JsValue) -> Result<Self, JsValue> {
-        let text = crate::js::to_json(v)?;
-        let p: Prompt = serde_json::from_str(&text)
-            .map_err(|e| crate::js::coded_error("invalid_argument", &format!("prompt: {e}"), None, &[]))?;
+        let invalid = |m: String| crate::js::coded_error("invalid_argument", &m, None, &[]);
+        let mut o = crate::read::Obj::new(v, "prompt")
+            .map_err(invalid)?
+            .ok_or_else(|| invalid("prompt: give {prompt: \"...\"}".into()))?;
+        let p = Prompt {
+            prompt: o.string("prompt").map_err(invalid)?.unwrap_or_default(),
+            model: o.string("model").map_err(invalid)?,
+            temperature: o.f64("temperature").map_err(invalid)?,
+            max_tokens: o.u32("max_tokens").map_err(invalid)?.or(o.u32("maxTokens").map_err(invalid)?),
+            system_prompt: o.string("system_prompt").map_err(invalid)?.or(o.string("systemPrompt").map_err(invalid)?),
+        };
+        o.finish().map_err(invalid)?;
         if p.prompt.is_empty() {
-            return Err(crate::js::coded_error("invalid_argument", "prompt: `prompt` must not be empty", None, &[]));
+            return Err(invalid("prompt.prompt: must be a non-empty string".into()));
         }
         Ok(p)
     }
 }
 
-async fn attempt(url: &str, body: &str, token: Option<&str>) -> Result<serde_json::Value, Attempt> {
+async fn attempt(url: &str, body: &str, token: Option<&str>) -> Result<JsValue, Attempt> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));
@@ -77,39 +82,60 @@ async fn attempt(url: &str, body: &str, token: Option<&str>) -> Result<serde_jso
         let failure = Failure::http(r.status(), retry_after.as_deref(), platform::unix_ms());
         return Err(Attempt::with_cause(failure, JsValue::from_str(&text)));
     }
-    serde_json::from_str(&text)
-        .map_err(|e| Attempt::new(Failure::Protocol { message: format!("the LLM answer is not JSON: {e}") }))
+    js_sys::JSON::parse(&text)
+        .map_err(|e| Attempt::with_cause(Failure::Protocol { message: "the LLM answer is not JSON".into() }, e))
+}
+
+/// An OpenAI chat completions request.
+#[derive(serde::Serialize)]
+struct Chat<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+}
+
+#[derive(serde::Serialize)]
+struct ChatMessage<'a> {
+    role: &'a str,
+    content: &'a str,
 }
 
 /// Sends `p` as tool `tool`; resolves with `{text, model, usage}`.
 pub(crate) async fn prompt(bridge: &Bridge, tool: &str, p: Prompt) -> Result<JsValue, JsValue> {
     let mut messages = Vec::new();
     if let Some(s) = &p.system_prompt {
-        messages.push(serde_json::json!({"role": "system", "content": s}));
+        messages.push(ChatMessage { role: "system", content: s });
     }
-    messages.push(serde_json::json!({"role": "user", "content": p.prompt}));
-    let mut body = serde_json::json!({
-        "model": p.model.clone().or_else(|| bridge.config.llm_model.clone()).unwrap_or_else(|| "default".into()),
-        "messages": messages,
-    });
-    if let Some(t) = p.temperature {
-        body["temperature"] = t.into();
-    }
-    if let Some(m) = p.max_tokens {
-        body["max_tokens"] = m.into();
-    }
-    let body = body.to_string();
+    messages.push(ChatMessage { role: "user", content: &p.prompt });
+    let model = p.model.clone().or_else(|| bridge.config.llm_model.clone()).unwrap_or_else(|| "default".into());
+    let body =
+        serde_json::to_string(&Chat { model: &model, messages, temperature: p.temperature, max_tokens: p.max_tokens })
+            .map_err(crate::js::error)?;
     let url = bridge.config.llm_endpoint.clone();
     let token = bridge.config.token.clone();
     let policy = Some(*bridge.resilience.borrow().policies.get(crate::webmcp::policy_for(&bridge.resilience, tool)));
-    let (result, ran) = resilience::run(&bridge.resilience, tool, tool, policy, bridge.lifetime().stopped(), |_| {
-        attempt(&url, &body, token.as_deref())
+    let stopped = Box::pin(bridge.lifetime().stopped());
+    let (result, ran) = resilience::run(&bridge.resilience, tool, tool, policy, stopped, &mut |_| {
+        Box::pin(attempt(&url, &body, token.as_deref()))
     })
     .await;
     if ran.breaker_moved {
         bridge.changed.notify();
     }
     let answer = result.map_err(|e| resilience::to_js_error(tool, &e))?;
-    let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_owned();
-    crate::js::to_js(&serde_json::json!({"text": text, "model": answer["model"], "usage": answer["usage"]}))
+    // choices[0].message.content, read in the engine.
+    let text = crate::js::get(&answer, "choices")
+        .map(|c| js_sys::Array::from(&c).get(0))
+        .and_then(|c| crate::js::get(&c, "message"))
+        .and_then(|m| crate::js::get(&m, "content"))
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"text".into(), &text.into())?;
+    js_sys::Reflect::set(&out, &"model".into(), &crate::js::get(&answer, "model").unwrap_or(JsValue::NULL))?;
+    js_sys::Reflect::set(&out, &"usage".into(), &crate::js::get(&answer, "usage").unwrap_or(JsValue::NULL))?;
+    Ok(out.into())
 }

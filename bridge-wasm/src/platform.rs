@@ -130,7 +130,7 @@ pub(crate) fn random_id(n: usize) -> String {
 struct StopState {
     stopped: bool,
     /// Wakers of the futures waiting for the stop, by registration; a future removes its own on drop.
-    wakers: std::collections::BTreeMap<u64, Waker>,
+    wakers: bridge_core::vecmap::VecMap<u64, Waker>,
     next: u64,
 }
 
@@ -148,7 +148,7 @@ impl Lifetime {
             s.stopped = true;
             std::mem::take(&mut s.wakers)
         };
-        wakers.into_values().for_each(Waker::wake);
+        wakers.into_iter().for_each(|(_, w)| w.wake());
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
@@ -162,6 +162,11 @@ impl Lifetime {
 
     /// Runs `task` until it finishes or the lifetime ends (then it is dropped, with its timers).
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        self.spawn_boxed(Box::pin(task));
+    }
+
+    /// One instantiation of `spawn_local` for every task (module size).
+    fn spawn_boxed(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
         let stopped = self.stopped();
         wasm_bindgen_futures::spawn_local(async move {
             let _ = race(task, stopped).await;

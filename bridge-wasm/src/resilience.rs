@@ -3,8 +3,8 @@
 //! metrics. And the one way to run an operation under them: [`Resilience::run`].
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use bridge_core::breaker::{BreakerConfig, BreakerRegistry, BreakerState, Permit, Rejected};
@@ -12,6 +12,7 @@ use bridge_core::metrics::RetryMetrics;
 use bridge_core::retry::driver::{AttemptError, AttemptInfo, Env, Guard, Verdict, apply_verdict, retry};
 use bridge_core::retry::{BudgetConfig, Failure, FailureClass, PolicySet, RetryBudget, RetryError, RetryPolicy};
 use bridge_core::time::Millis;
+use bridge_core::vecmap::VecMap;
 use wasm_bindgen::JsValue;
 
 use crate::platform::{self, WebClock, WebSleeper};
@@ -53,7 +54,7 @@ impl AttemptError for Attempt {
 pub(crate) struct Resilience {
     pub(crate) policies: PolicySet,
     pub(crate) breakers: BreakerRegistry,
-    budgets: BTreeMap<String, RetryBudget>,
+    budgets: VecMap<String, RetryBudget>,
     budget_config: BudgetConfig,
     pub(crate) metrics: RetryMetrics,
 }
@@ -62,7 +63,7 @@ impl Resilience {
     pub(crate) fn new(
         policies: PolicySet,
         defaults: BreakerConfig,
-        per_name: &BTreeMap<String, BreakerConfig>,
+        per_name: &VecMap<String, BreakerConfig>,
         budget_config: BudgetConfig,
     ) -> Self {
         let mut breakers = BreakerRegistry::new(defaults);
@@ -70,7 +71,7 @@ impl Resilience {
             // Validated with the config; cannot fail here.
             let _ = breakers.configure(name, *cfg, platform::now());
         }
-        Self { policies, breakers, budgets: BTreeMap::new(), budget_config, metrics: RetryMetrics::default() }
+        Self { policies, breakers, budgets: VecMap::new(), budget_config, metrics: RetryMetrics::default() }
     }
 
     fn budget(&mut self, policy: &str) -> &mut RetryBudget {
@@ -80,7 +81,7 @@ impl Resilience {
             "(other)".to_owned()
         };
         let cfg = self.budget_config;
-        self.budgets.entry(key).or_insert_with(|| RetryBudget::new(cfg).unwrap_or_default())
+        self.budgets.get_or_insert_with(key, || RetryBudget::new(cfg).unwrap_or_default())
     }
 }
 
@@ -134,20 +135,27 @@ pub(crate) struct Ran {
     pub(crate) breaker_moved: bool,
 }
 
+/// One attempt in flight. Boxed: the retry loop is compiled once per result type,
+/// not once per call site (the module's size depends on it).
+pub(crate) type Attempting<'a, T> = Pin<Box<dyn Future<Output = Result<T, Attempt>> + 'a>>;
+/// What cancels an operation.
+pub(crate) type Cancel<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// A cancel that never fires.
+pub(crate) fn never<'a>() -> Cancel<'a> {
+    Box::pin(std::future::pending())
+}
+
 /// Runs `op` as tool `tool` (its policy, its breaker `breaker`, its budget), records
 /// retry metrics under `tool`, and stops early if `cancel` completes.
-pub(crate) async fn run<T, Op, Fut>(
+pub(crate) async fn run<'a, T>(
     shared: &Shared,
     tool: &str,
     breaker: &str,
     policy: Option<RetryPolicy>,
-    cancel: impl Future<Output = ()>,
-    op: Op,
-) -> (Result<T, RetryError<Attempt>>, Ran)
-where
-    Op: FnMut(AttemptInfo) -> Fut,
-    Fut: Future<Output = Result<T, Attempt>>,
-{
+    cancel: Cancel<'a>,
+    op: &mut dyn FnMut(AttemptInfo) -> Attempting<'a, T>,
+) -> (Result<T, RetryError<Attempt>>, Ran) {
     let (policy, transitions_before) = {
         let s = shared.borrow();
         (policy.unwrap_or(*s.policies.get(tool)), s.breakers.transition_count())

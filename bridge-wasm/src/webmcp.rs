@@ -9,15 +9,15 @@
 
 use std::rc::Rc;
 
-use bridge_core::protocol::{self, ClientFrame, ServerFrame};
-use bridge_core::retry::{PolicyOverride, names};
-use serde_json::json;
+use bridge_core::protocol::{self, ClientFrame};
+use bridge_core::retry::names;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::JsFuture;
 
-use crate::bridge::{A2aMessage, Bridge, Inner, frame_to_js, response_error};
+use crate::bridge::{A2aMessage, Bridge, Inner};
 use crate::resilience::{self, Shared};
+use crate::socket::outbound;
 
 /// `document.modelContext`, when the browser has WebMCP.
 pub(crate) fn model_context() -> Option<JsValue> {
@@ -79,57 +79,55 @@ pub(crate) fn policy_for<'a>(shared: &Shared, tool: &'a str) -> &'a str {
     }
 }
 
-/// The built-in tools: name, description, input schema.
-fn builtin() -> Vec<(&'static str, &'static str, serde_json::Value)> {
-    vec![
-        (
-            "get_os_state",
-            "The bridge's whole state: health of every component, every circuit breaker, retry metrics per tool, sockets and WebMCP.",
-            json!({"type": "object", "properties": {"sections": {"type": "array", "items": {"type": "string",
-                "enum": ["health", "breakers", "retry", "sockets", "webmcp"]}, "description": "Only these sections (default: all)."}}}),
-        ),
-        (
-            "reliability_get_status",
-            "Circuit breaker and health status, for one backend or tool (by breaker name) or for all.",
-            json!({"type": "object", "properties": {"backend": {"type": "string", "description": "A breaker name, e.g. connectEvolutionSocket or fetch:http://127.0.0.1:8765"}}}),
-        ),
-        (
-            "send_a2a_message",
-            "Send a message to another agent through the backend; it is delivered once, even across reconnects.",
-            json!({"type": "object", "required": ["to", "message_type", "content"], "properties": {
-                "to": {"type": "string"}, "message_type": {"type": "string"}, "content": {},
-                "priority": {"type": "string", "enum": ["low", "normal", "high"]}, "expires_in_ms": {"type": "integer", "minimum": 1}}}),
-        ),
-        (
-            "discover_a2a_agents",
-            "List the agents known to the backend, optionally only those with a capability.",
-            json!({"type": "object", "properties": {"capability": {"type": "string"}}}),
-        ),
-        (
-            "a2a_broadcast",
-            "Send a message to every other online agent.",
-            json!({"type": "object", "required": ["message_type", "content"], "properties": {"message_type": {"type": "string"}, "content": {}}}),
-        ),
-        (
-            "trigger_evolution",
-            "Ask the evolution handler to run (an evolution request with action \"evolve\"); returns its response.",
-            json!({"type": "object", "properties": {"params": {"description": "Passed to the handler."}, "timeout_ms": {"type": "integer", "minimum": 1}}}),
-        ),
-        (
-            "send_llm_prompt",
-            "Send a prompt to the LLM endpoint (OpenAI-compatible) and return the answer's text.",
-            json!({"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}, "model": {"type": "string"},
-                "temperature": {"type": "number"}, "max_tokens": {"type": "integer"}, "system_prompt": {"type": "string"}}}),
-        ),
-    ]
-}
+/// The built-in tools: name, description, input schema (JSON, parsed by the engine).
+const BUILTIN: [(&str, &str, &str); 7] = [
+    (
+        "get_os_state",
+        "The bridge's whole state: health of every component, every circuit breaker, retry metrics per tool, sockets and WebMCP.",
+        r#"{"type":"object","properties":{"sections":{"type":"array","items":{"type":"string","enum":["health","breakers","retry","sockets","webmcp"]},"description":"Only these sections (default: all)."}}}"#,
+    ),
+    (
+        "reliability_get_status",
+        "Circuit breaker and health status, for one backend or tool (by breaker name) or for all.",
+        r#"{"type":"object","properties":{"backend":{"type":"string","description":"A breaker name, e.g. connectEvolutionSocket or fetch:http://127.0.0.1:8765"}}}"#,
+    ),
+    (
+        "send_a2a_message",
+        "Send a message to another agent through the backend; it is delivered once, even across reconnects.",
+        r#"{"type":"object","required":["to","message_type","content"],"properties":{"to":{"type":"string"},"message_type":{"type":"string"},"content":{},"priority":{"type":"string","enum":["low","normal","high"]},"expires_in_ms":{"type":"integer","minimum":1}}}"#,
+    ),
+    (
+        "discover_a2a_agents",
+        "List the agents known to the backend, optionally only those with a capability.",
+        r#"{"type":"object","properties":{"capability":{"type":"string"}}}"#,
+    ),
+    (
+        "a2a_broadcast",
+        "Send a message to every other online agent.",
+        r#"{"type":"object","required":["message_type","content"],"properties":{"message_type":{"type":"string"},"content":{}}}"#,
+    ),
+    (
+        "trigger_evolution",
+        "Ask the evolution handler to run (an evolution request with action \"evolve\"); returns its response.",
+        r#"{"type":"object","properties":{"params":{"description":"Passed to the handler."},"timeout_ms":{"type":"integer","minimum":1}}}"#,
+    ),
+    (
+        "send_llm_prompt",
+        "Send a prompt to the LLM endpoint (OpenAI-compatible) and return the answer's text.",
+        r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"},"model":{"type":"string"},"temperature":{"type":"number"},"max_tokens":{"type":"integer"},"system_prompt":{"type":"string"}}}"#,
+    ),
+];
 
 fn text_result(text: &str, is_error: bool) -> JsValue {
-    let mut v = json!({"content": [{"type": "text", "text": text}]});
+    let part = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&part, &"type".into(), &"text".into());
+    let _ = js_sys::Reflect::set(&part, &"text".into(), &text.into());
+    let result = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&result, &"content".into(), &js_sys::Array::of1(&part));
     if is_error {
-        v["isError"] = json!(true);
+        let _ = js_sys::Reflect::set(&result, &"isError".into(), &JsValue::TRUE);
     }
-    crate::js::to_js(&v).unwrap_or(JsValue::NULL)
+    result.into()
 }
 
 /// A tool's outcome as a WebMCP result (never a rejection: failures are `isError` results).
@@ -186,7 +184,12 @@ async fn run_builtin(bridge: Bridge, name: String, input: JsValue) -> Result<JsV
                 ));
             }
             record_local(&bridge, &name);
-            crate::js::to_js(&json!({"health": report.health, "breakers": breakers}))
+            #[derive(serde::Serialize)]
+            struct Status<'a> {
+                health: &'a bridge_core::health::HealthSnapshot,
+                breakers: Vec<&'a bridge_core::breaker::BreakerSnapshot>,
+            }
+            crate::js::to_js(&Status { health: &report.health, breakers })
         }
         "send_a2a_message" => bridge.send_a2a(&name, A2aMessage::from_js(&input)?).await,
         "discover_a2a_agents" => discover(&bridge, &name, arg("capability").and_then(|c| c.as_string())).await,
@@ -221,15 +224,12 @@ pub(crate) async fn discover(bridge: &Bridge, tool: &str, capability: Option<Str
         bridge.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, |id| {
-            ClientFrame::Discover(protocol::Discover { id, capability: capability.clone() })
+        .socket_request(socket, tool, policy, &|id| {
+            ClientFrame::Discover(protocol::Discover { id: id.clone(), capability: capability.clone() }).to_json()
         })
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
-    match reply {
-        ServerFrame::Agents(a) => crate::js::to_js(&a.agents),
-        other => frame_to_js(&other),
-    }
+    Ok(crate::js::get(&reply, "agents").unwrap_or(reply))
 }
 
 /// `broadcast` under `tool`.
@@ -243,19 +243,13 @@ pub(crate) async fn broadcast(
         bridge.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
     protocol::rules::check_label("message_type", &message_type)
         .map_err(|m| crate::js::coded_error("invalid_argument", &m, None, &[]))?;
-    let content = protocol::Json::from_text(&crate::js::to_json(&content)?).map_err(crate::js::error)?;
+    let content = crate::js::to_json(&content)?;
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, |id| {
-            ClientFrame::Broadcast(protocol::Broadcast {
-                id,
-                message_type: message_type.clone(),
-                content: content.clone(),
-            })
-        })
+        .socket_request(socket, tool, policy, &|id| outbound::broadcast(id, &message_type, &content))
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
-    frame_to_js(&reply)
+    Ok(reply)
 }
 
 /// An evolution `request` under `tool`; resolves with the handler's result.
@@ -269,31 +263,30 @@ pub(crate) async fn request(
     let socket =
         bridge.evolution().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
     protocol::rules::check_topic(&action).map_err(|m| crate::js::coded_error("invalid_argument", &m, None, &[]))?;
-    let params = if params.is_undefined() || params.is_null() {
-        None
-    } else {
-        Some(protocol::Json::from_text(&crate::js::to_json(&params)?).map_err(crate::js::error)?)
-    };
+    let params = if params.is_undefined() || params.is_null() { None } else { Some(crate::js::to_json(&params)?) };
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, |id| {
-            ClientFrame::Request(protocol::Request { id, action: action.clone(), params: params.clone(), timeout_ms })
-        })
+        .socket_request(socket, tool, policy, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
-    match reply {
-        ServerFrame::Response(r) if r.ok => r.result.map_or(Ok(JsValue::NULL), |j| js_sys::JSON::parse(j.get())),
-        ServerFrame::Response(r) => {
-            let a = response_error(&r);
-            Err(crate::js::coded_error(
-                "handler_error",
-                &a.failure.describe(),
-                None,
-                &[("response", frame_to_js(&ServerFrame::Response(r))?)],
-            ))
-        }
-        other => frame_to_js(&other),
+    // A `response`: ok with a result, or the handler's own error.
+    if crate::js::get(&reply, "ok").and_then(|v| v.as_bool()) == Some(true) {
+        return Ok(crate::js::get(&reply, "result").unwrap_or(JsValue::NULL));
     }
+    let error = crate::js::get(&reply, "error");
+    let code = error
+        .as_ref()
+        .and_then(|e| crate::js::get(e, "code"))
+        .and_then(|c| c.as_string())
+        .unwrap_or_else(|| "error".into());
+    let message =
+        error.as_ref().and_then(|e| crate::js::get(e, "message")).and_then(|c| c.as_string()).unwrap_or_default();
+    Err(crate::js::coded_error(
+        "handler_error",
+        &format!("the handler failed: {code}: {message}"),
+        None,
+        &[("response", reply)],
+    ))
 }
 
 fn register_one(
@@ -332,7 +325,7 @@ pub(crate) fn register_builtin(bridge: &Bridge) -> Result<Vec<String>, JsValue> 
     let signal = bridge.webmcp.borrow_mut().signal()?;
     let already = bridge.webmcp.borrow().names();
     let mut names = Vec::new();
-    for (name, description, schema) in builtin() {
+    for (name, description, schema) in BUILTIN {
         if already.iter().any(|n| n == name) {
             continue;
         }
@@ -340,9 +333,9 @@ pub(crate) fn register_builtin(bridge: &Bridge) -> Result<Vec<String>, JsValue> 
         let execute =
             Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(move |input: JsValue, _opts: JsValue| {
                 let b = Rc::clone(&b);
-                future_to_promise(async move { Ok(to_result(run_builtin(b, name.to_owned(), input).await)) })
+                crate::promise(async move { Ok(to_result(run_builtin(b, name.to_owned(), input).await)) })
             });
-        register_one(bridge, &mc, &signal, name, description, &crate::js::to_js(&schema)?, execute)?;
+        register_one(bridge, &mc, &signal, name, description, &js_sys::JSON::parse(schema)?, execute)?;
         names.push(name.to_owned());
     }
     bridge.changed.notify();
@@ -363,8 +356,10 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
     let description = crate::js::get(descriptor, "description").and_then(|d| d.as_string()).unwrap_or_default();
     let schema = crate::js::get(descriptor, "inputSchema").unwrap_or_else(|| js_sys::Object::new().into());
     if let Some(p) = crate::js::get(options, "policy") {
-        let ov: PolicyOverride = serde_json::from_str(&crate::js::to_json(&p)?)
-            .map_err(|e| invalid(&format!("registerTool: options.policy: {e}")))?;
+        let ov = crate::read::Obj::new(&p, "options.policy")
+            .and_then(|o| o.map(crate::config::policy_override).transpose())
+            .map_err(|e| invalid(&format!("registerTool: {e}")))?
+            .unwrap_or_default();
         bridge
             .resilience
             .borrow_mut()
@@ -380,10 +375,10 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
     let execute =
         Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(move |input: JsValue, opts: JsValue| {
             let (b, tool, f) = (Rc::clone(&b), tool.clone(), page_execute.clone());
-            future_to_promise(async move {
-                let (result, _) = resilience::run(&b.resilience, &tool, &tool, None, std::future::pending(), |_| {
+            crate::promise(async move {
+                let (result, _) = resilience::run(&b.resilience, &tool, &tool, None, resilience::never(), &mut |_| {
                     let value = f.call2(&JsValue::NULL, &input, &opts);
-                    async move {
+                    Box::pin(async move {
                         let v = value.map_err(|e| resilience::Attempt::with_cause(crate::call::classify(&e), e))?;
                         match v.dyn_into::<js_sys::Promise>() {
                             Ok(p) => JsFuture::from(p)
@@ -391,7 +386,7 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
                                 .map_err(|e| resilience::Attempt::with_cause(crate::call::classify(&e), e)),
                             Err(v) => Ok(v),
                         }
-                    }
+                    })
                 })
                 .await;
                 Ok(to_result(result.map_err(|e| resilience::to_js_error(&tool, &e))))

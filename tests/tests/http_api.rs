@@ -2,7 +2,6 @@
 //! bridge reports (idempotency, validation, bounds, auth), graceful shutdown
 //! and the idle timeout.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ fn report(bridge: &str, instance: &str, seq: u64) -> BridgeReport {
         health: HealthModel::bridge_default().snapshot(),
         breakers: vec![breaker.snapshot(Millis(5), 10)],
         retry: RetryMetrics::default().snapshot(),
-        sockets: BTreeMap::from([(
+        sockets: bridge_core::vecmap::VecMap::from([(
             "evolution".to_owned(),
             SocketSnapshot {
                 state: SocketState::Open,

@@ -441,8 +441,12 @@ impl CircuitBreaker {
         let (rate, window) = (self.config.failure_rate?, self.window.as_ref()?);
         let (calls, failures) = window.counts();
         let share = f64::from(failures) / f64::from(calls.max(1));
-        (calls >= rate.min_calls && share >= rate.threshold)
-            .then(|| format!("{failures} of the last {calls} calls failed ({:.0} %)", share * 100.0))
+        (calls >= rate.min_calls && share >= rate.threshold).then(|| {
+            format!(
+                "{failures} of the last {calls} calls failed ({} %)",
+                u64::from(failures) * 100 / u64::from(calls.max(1))
+            )
+        })
     }
 
     fn trip(&mut self, now: Millis, reason: TransitionReason, detail: String) {

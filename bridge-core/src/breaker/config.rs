@@ -129,7 +129,7 @@ pub enum InvalidBreaker {
         window: u32,
     },
     /// The threshold is not in `(0, 1]`.
-    #[error("failureRate.threshold must be in (0, 1], got {0}")]
+    #[error("failureRate.threshold must be in (0, 1], got {}", crate::show_f64(*.0))]
     RateThreshold(f64),
 }
 

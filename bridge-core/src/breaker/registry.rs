@@ -4,7 +4,7 @@
 //! bounded: when full, the least recently used *closed* breaker is forgotten
 //! (it holds nothing worth keeping); if none is closed, creation is refused.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 
 use super::circuit::{BreakerSnapshot, CircuitBreaker};
 use super::config::{BreakerConfig, InvalidBreaker};
@@ -25,8 +25,8 @@ pub struct RegistryFull {
 #[derive(Debug, Clone)]
 pub struct BreakerRegistry {
     defaults: BreakerConfig,
-    overrides: BTreeMap<String, BreakerConfig>,
-    breakers: BTreeMap<String, CircuitBreaker>,
+    overrides: VecMap<String, BreakerConfig>,
+    breakers: VecMap<String, CircuitBreaker>,
     max: usize,
 }
 
@@ -39,7 +39,7 @@ impl Default for BreakerRegistry {
 impl BreakerRegistry {
     /// An empty registry whose breakers use `defaults`.
     pub fn new(defaults: BreakerConfig) -> Self {
-        Self { defaults, overrides: BTreeMap::new(), breakers: BTreeMap::new(), max: DEFAULT_MAX_BREAKERS }
+        Self { defaults, overrides: VecMap::new(), breakers: VecMap::new(), max: DEFAULT_MAX_BREAKERS }
     }
 
     /// Sets the capacity (at least 1).

@@ -1,9 +1,10 @@
 //! Retry metrics: what retrying did, per operation and in total.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::vecmap::VecMap;
 
 use super::histogram::{Histogram, LatencySummary};
 use crate::retry::Outcome;
@@ -24,7 +25,8 @@ struct Operation {
     failures: u64,
     retries: u64,
     total_delay: Duration,
-    outcomes: BTreeMap<&'static str, u64>,
+    /// Count per outcome, in `Outcome::ALL` order.
+    outcomes: [u64; Outcome::ALL.len()],
     latency: Histogram,
     last_error: Option<String>,
 }
@@ -32,7 +34,7 @@ struct Operation {
 /// Retry metrics for many named operations. See [`RetryMetrics::record`].
 #[derive(Debug, Clone, Default)]
 pub struct RetryMetrics {
-    ops: BTreeMap<String, Operation>,
+    ops: VecMap<String, Operation>,
     latency: Histogram,
     total_retries: u64,
     successful_retries: u64,
@@ -60,7 +62,7 @@ pub struct OperationSnapshot {
     /// successes / calls (1 when nothing ran yet).
     pub success_rate: f64,
     /// Count per outcome code.
-    pub outcomes: BTreeMap<String, u64>,
+    pub outcomes: VecMap<String, u64>,
     /// Latency of whole operations.
     pub latency: LatencySummary,
     /// The most recent failure's message.
@@ -83,7 +85,7 @@ pub struct RetryMetricsSnapshot {
     /// Latency of all operations.
     pub latency: LatencySummary,
     /// Per operation name.
-    pub operations: BTreeMap<String, OperationSnapshot>,
+    pub operations: VecMap<String, OperationSnapshot>,
 }
 
 fn rate(successes: u64, calls: u64) -> f64 {
@@ -95,13 +97,15 @@ impl RetryMetrics {
     pub fn record(&mut self, name: &str, run: &RunSummary, error: Option<&str>) {
         let key =
             if self.ops.contains_key(name) || self.ops.len() < MAX_OPERATIONS { name } else { OVERFLOW_OPERATION };
-        let op = self.ops.entry(key.to_owned()).or_default();
+        let op = self.ops.get_or_insert_with(key.to_owned(), Operation::default);
         let ok = run.outcome == Outcome::Succeeded;
         op.calls += 1;
         op.attempts += u64::from(run.attempts);
         op.retries += u64::from(run.retries);
         op.total_delay += run.total_delay;
-        *op.outcomes.entry(run.outcome.code()).or_default() += 1;
+        if let Some(i) = Outcome::ALL.iter().position(|o| *o == run.outcome) {
+            op.outcomes[i] += 1;
+        }
         op.latency.record(run.latency_us);
         if ok {
             op.successes += 1;
@@ -149,7 +153,12 @@ impl RetryMetrics {
                         retries: op.retries,
                         total_delay_ms: duration_ms(op.total_delay),
                         success_rate: rate(op.successes, op.calls),
-                        outcomes: op.outcomes.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+                        outcomes: Outcome::ALL
+                            .iter()
+                            .zip(op.outcomes)
+                            .filter(|(_, n)| *n > 0)
+                            .map(|(o, n)| (o.code().to_owned(), n))
+                            .collect(),
                         latency: op.latency.summary(),
                         last_error: op.last_error.clone(),
                     };

@@ -63,7 +63,7 @@ pub enum InvalidBudget {
     #[error("retry budget window must be at least {SLOTS} ms")]
     Window,
     /// The ratio is out of range.
-    #[error("retry budget ratio must be between 0 and 10, got {0}")]
+    #[error("retry budget ratio must be between 0 and 10, got {}", crate::show_f64(*.0))]
     Ratio(f64),
 }
 
@@ -160,7 +160,9 @@ impl RetryBudget {
 
 impl Default for RetryBudget {
     fn default() -> Self {
-        Self::new(BudgetConfig::DEFAULT).expect("the default budget is valid")
+        // The default is valid; built directly so no error (with its float) is ever formatted.
+        let config = BudgetConfig::DEFAULT;
+        Self { config, slot_ms: duration_ms(config.window) / SLOTS as u64, slots: [EMPTY; SLOTS], denied: 0 }
     }
 }
 

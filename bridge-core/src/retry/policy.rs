@@ -1,9 +1,10 @@
 //! Retry policies: how often, how long apart, and for how long in total.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::vecmap::VecMap;
 
 use crate::backoff::{Backoff, InvalidBackoff, Jitter};
 use crate::random::RandomSource;
@@ -122,9 +123,8 @@ impl RetryPolicy {
 
     /// The delays this policy would wait, drawing jitter from `rng`.
     pub fn backoff<R: RandomSource>(&self, rng: R) -> Backoff<R> {
-        Backoff::new(self.base_delay, self.max_delay, self.jitter, rng)
-            .expect("a RetryPolicy is validated when built")
-            .with_max_retries(self.max_retries)
+        // A RetryPolicy is validated when built, so the checks need not run again.
+        Backoff::new_unchecked(self.base_delay, self.max_delay, self.jitter, rng).with_max_retries(self.max_retries)
     }
 
     /// Checks every field; the builder and overrides call this.
@@ -255,7 +255,7 @@ pub mod names {
 #[serde(rename_all = "camelCase")]
 pub struct PolicySet {
     default: RetryPolicy,
-    named: BTreeMap<String, RetryPolicy>,
+    named: VecMap<String, RetryPolicy>,
 }
 
 impl Default for PolicySet {

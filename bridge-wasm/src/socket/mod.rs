@@ -13,14 +13,15 @@
 //! - `session`: one connection's life, from hello to close.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bridge_core::protocol::{ClientFrame, Id, Position, ServerFrame};
+use bridge_core::protocol::{ClientFrame, Id, Position};
 use bridge_core::report::{SocketSnapshot, SocketState};
 use bridge_core::retry::{Failure, RetryError};
 use bridge_core::time::Millis;
+use bridge_core::vecmap::VecMap;
 use futures_channel::oneshot;
 use js_sys::Function;
 
@@ -30,6 +31,8 @@ use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Shared, local_refusal};
 
 pub(crate) mod conn;
+mod inbound;
+pub(crate) mod outbound;
 mod session;
 
 /// Which socket.
@@ -63,8 +66,8 @@ impl Kind {
     }
 }
 
-/// What a request is answered with.
-type Reply = Result<ServerFrame, Attempt>;
+/// What a request is answered with: the parsed answer frame (`ack`, `response`, `agents`).
+type Reply = Result<wasm_bindgen::JsValue, Attempt>;
 
 /// A frame waiting to be sent or answered.
 #[derive(Debug)]
@@ -90,22 +93,21 @@ const SEEN_MESSAGES: usize = 1024;
 #[derive(Debug, Default)]
 struct Inner {
     state: Option<SocketState>,
-    outbox: BTreeMap<u64, (Id, Outgoing)>,
+    outbox: VecMap<u64, (Id, Outgoing)>,
     next: u64,
     connected_since: Option<Millis>,
     connects: u64,
     last_error: Option<String>,
     /// Evolution: the last position seen (event, reset, or the head at subscribe).
     position: Option<Position>,
-    patterns: BTreeMap<String, usize>,
-    subs: BTreeMap<u32, Subscription>,
+    patterns: VecMap<String, usize>,
+    subs: VecMap<u32, Subscription>,
     next_sub: u32,
     resets: u64,
     duplicates_dropped: u64,
     /// Agents: who we are, and what we have handled.
     agent: Option<AgentConfig>,
     seen: VecDeque<(String, Id)>,
-    seen_set: HashSet<(String, Id)>,
     /// The server closed with 4409: another connection took our agent name.
     replaced: bool,
 }
@@ -202,7 +204,7 @@ impl Socket {
 
     /// Queues `frame` (already carrying `id`) and waits for its answer. The
     /// entry leaves the outbox when answered or when this future is dropped.
-    pub(crate) async fn request(&self, id: Id, frame: ClientFrame) -> Reply {
+    pub(crate) async fn request(&self, id: Id, frame: String) -> Reply {
         let (tx, rx) = oneshot::channel();
         let key = {
             let mut i = self.inner.borrow_mut();
@@ -217,7 +219,7 @@ impl Socket {
             }
             i.next += 1;
             let key = i.next;
-            let out = Outgoing { frame: frame.to_json(), sent: false, resend: true, reply: Some(tx) };
+            let out = Outgoing { frame, sent: false, resend: true, reply: Some(tx) };
             i.outbox.insert(key, (id, out));
             key
         };
@@ -249,7 +251,7 @@ impl Socket {
             let id = i.next_sub;
             let mut fresh = Vec::new();
             for p in &patterns {
-                let n = i.patterns.entry(p.clone()).or_default();
+                let n = i.patterns.get_or_insert_with(p.clone(), || 0);
                 *n += 1;
                 if *n == 1 {
                     fresh.push(p.clone());
@@ -308,21 +310,24 @@ impl Socket {
             }
             let first = self.inner.borrow().connects == 0;
             self.set_state(if first { SocketState::Connecting } else { SocketState::Reconnecting });
-            let (result, _) = resilience::run(&self.resilience, tool, tool, None, lifetime.stopped(), |_| async {
-                let attempt = session::connect(&self).await;
-                // Every failed attempt is visible at once (health, state), not only when the run ends.
-                if let Err(e) = &attempt {
-                    self.note_error(e.failure.describe());
-                }
-                attempt
+            let stopped = Box::pin(lifetime.stopped());
+            let (result, _) = resilience::run(&self.resilience, tool, tool, None, stopped, &mut |_| {
+                Box::pin(async {
+                    let attempt = session::connect(&self).await;
+                    // Every failed attempt is visible at once (health, state), not only when the run ends.
+                    if let Err(e) = &attempt {
+                        self.note_error(e.failure.describe());
+                    }
+                    attempt
+                })
             })
             .await;
             self.changed.notify();
             let policy = *self.resilience.borrow().policies.get(tool);
             let pause = match result {
-                Ok((conn, welcome)) => {
+                Ok((conn, heartbeat_ms)) => {
                     let started = platform::now();
-                    let why = session::run(&self, conn, welcome).await;
+                    let why = session::run(&self, conn, heartbeat_ms).await;
                     self.on_disconnected(why);
                     // A connection that keeps dropping right after opening backs off like a failed connect.
                     let lasted = platform::now().saturating_since(started);

@@ -4,40 +4,24 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use bridge_core::protocol::{
-    ClientFrame, ErrorFrame, Hello, Id, MessageAck, PROTOCOL_VERSION, Ping, Register, ServerFrame, Subscribe, Welcome,
-    decode_server,
-};
+use bridge_core::protocol::{ClientFrame, Hello, Id, MessageAck, PROTOCOL_VERSION, Ping, Register, Subscribe};
 use bridge_core::retry::Failure;
 use bridge_core::retry::driver::{Either, race};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::conn::{Conn, WsEvent};
+use super::inbound::{Inbound, read};
 use super::{Kind, SEEN_MESSAGES, Socket};
 use crate::platform;
 use crate::resilience::Attempt;
-
-/// The failure a server `error` frame stands for.
-pub(crate) fn server_failure(e: &ErrorFrame) -> Failure {
-    match e.code.as_str() {
-        "unauthorized" | "forbidden" => Failure::Auth { message: e.message.clone() },
-        "unsupported_protocol" | "hello_required" | "already_hello" => Failure::Protocol { message: e.message.clone() },
-        _ => Failure::Server {
-            code: e.code.clone(),
-            message: e.message.clone(),
-            retryable: e.retryable,
-            retry_after_ms: e.retry_after_ms,
-        },
-    }
-}
 
 fn closed(code: u16, reason: String) -> Failure {
     Failure::SocketClosed { code, reason }
 }
 
 /// One connect attempt: open the socket, say hello, wait for welcome.
-pub(super) async fn connect(socket: &Socket) -> Result<(Conn, Welcome), Attempt> {
+pub(super) async fn connect(socket: &Socket) -> Result<(Conn, u64), Attempt> {
     let mut conn = Conn::open(&socket.url).map_err(|m| Attempt::new(Failure::Validation { message: m }))?;
     match conn.next().await {
         Some(WsEvent::Open) => {}
@@ -53,12 +37,16 @@ pub(super) async fn connect(socket: &Socket) -> Result<(Conn, Welcome), Attempt>
     let mut refused = None;
     loop {
         match conn.next().await {
-            Some(WsEvent::Text(t)) => match decode_server(&t) {
-                Ok(ServerFrame::Welcome(w)) => return Ok((conn, w)),
+            Some(WsEvent::Text(t)) => match read(&t) {
+                Some(Inbound::Welcome { heartbeat_ms }) => return Ok((conn, heartbeat_ms)),
                 // The server explains before it closes: keep the explanation, wait for the close.
-                Ok(ServerFrame::Error(e)) => refused = Some(server_failure(&e)),
-                Ok(_) => {}
-                Err(e) => return Err(Attempt::new(Failure::Protocol { message: e.message })),
+                Some(Inbound::Error { failure, .. }) => refused = Some(failure),
+                Some(_) => {}
+                None => {
+                    return Err(Attempt::new(Failure::Protocol {
+                        message: "the server sent an unreadable frame".into(),
+                    }));
+                }
             },
             Some(WsEvent::Closed { code, reason }) => {
                 return Err(Attempt::new(refused.unwrap_or_else(|| closed(code, reason))));
@@ -70,7 +58,7 @@ pub(super) async fn connect(socket: &Socket) -> Result<(Conn, Welcome), Attempt>
 }
 
 /// Runs a welcomed connection until it ends; returns why it ended.
-pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, welcome: Welcome) -> Failure {
+pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) -> Failure {
     {
         let mut i = socket.inner.borrow_mut();
         i.connects += 1;
@@ -79,7 +67,7 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, welcome: Welcome) -
     }
     resume(socket);
     socket.set_state(bridge_core::report::SocketState::Open);
-    let beat = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 60_000));
+    let beat = Duration::from_millis(heartbeat_ms.clamp(100, 60_000));
     let mut last_heard = platform::now_f64();
     let mut pings = 0u64;
     loop {
@@ -165,61 +153,45 @@ fn resume(socket: &Rc<Socket>) {
 }
 
 fn on_frame(socket: &Rc<Socket>, text: &str) {
-    let frame = match decode_server(text) {
-        Ok(f) => f,
-        Err(e) => {
-            crate::js::warn("the server sent a frame this bridge cannot read", &JsValue::from(e.message));
-            return;
-        }
+    let Some(frame) = read(text) else {
+        crate::js::warn("the server sent a frame this bridge cannot read", &JsValue::from(text));
+        return;
     };
     match frame {
-        ServerFrame::Ack(ack) => {
-            if let Some(p) = &ack.position {
+        Inbound::Answer { id, obj, position } => {
+            if let Some(p) = position {
                 let mut i = socket.inner.borrow_mut();
                 if i.position.is_none() {
-                    i.position = Some(p.clone());
+                    i.position = Some(p);
                 }
             }
-            let id = ack.id.clone();
-            answer(socket, &id, Ok(ServerFrame::Ack(ack)));
+            answer(socket, &id, Ok(obj));
         }
-        ServerFrame::Error(e) => match e.id.clone() {
-            Some(id) => answer(socket, &id, Err(Attempt::new(server_failure(&e)))),
-            None => crate::js::warn("the server reported an error", &JsValue::from(e.message)),
-        },
-        ServerFrame::Response(r) => {
-            let id = r.id.clone();
-            answer(socket, &id, Ok(ServerFrame::Response(r)));
+        Inbound::Error { id: Some(id), failure, .. } => answer(socket, &id, Err(Attempt::new(failure))),
+        Inbound::Error { id: None, message, .. } => {
+            crate::js::warn("the server reported an error", &JsValue::from(message))
         }
-        ServerFrame::Agents(a) => {
-            let id = a.id.clone();
-            answer(socket, &id, Ok(ServerFrame::Agents(a)));
-        }
-        ServerFrame::Event(e) => on_event(socket, e, text),
-        ServerFrame::Reset(r) => {
+        Inbound::Event { position, topic, obj } => on_event(socket, position, &topic, &obj),
+        Inbound::Reset { position, obj } => {
             {
                 let mut i = socket.inner.borrow_mut();
-                i.position = Some(bridge_core::protocol::Position { epoch: r.epoch.clone(), seq: r.seq });
+                i.position = Some(position);
                 i.resets += 1;
             }
             socket.changed.notify();
-            if let Ok(detail) = js_sys::JSON::parse(text) {
-                socket.events.emit("reset", &detail);
-            }
+            socket.events.emit("reset", &obj);
         }
-        ServerFrame::Message(m) => on_message(socket, m, text),
-        ServerFrame::Presence(_) => {
-            if let Ok(detail) = js_sys::JSON::parse(text) {
-                socket.events.emit("presence", &detail);
-            }
+        Inbound::Message { id, from, broadcast, obj } => on_message(socket, id, from, broadcast, &obj),
+        Inbound::Presence { obj } => {
+            socket.events.emit("presence", &obj);
         }
-        // Pongs prove liveness (already noted); welcome and routed requests are not expected here.
-        ServerFrame::Pong(_) | ServerFrame::Welcome(_) | ServerFrame::Request(_) => {}
+        // Pongs prove liveness (already noted).
+        Inbound::Welcome { .. } | Inbound::Other => {}
     }
 }
 
 /// Hands an answer to whoever waits for request `id`.
-fn answer(socket: &Rc<Socket>, id: &Id, reply: Result<ServerFrame, Attempt>) {
+fn answer(socket: &Rc<Socket>, id: &Id, reply: super::Reply) {
     let mut i = socket.inner.borrow_mut();
     let key = i.outbox.iter().find(|(_, (oid, o))| oid == id && o.reply.is_some()).map(|(k, _)| *k);
     if let Some(key) = key
@@ -230,50 +202,43 @@ fn answer(socket: &Rc<Socket>, id: &Id, reply: Result<ServerFrame, Attempt>) {
     }
 }
 
-fn on_event(socket: &Rc<Socket>, e: bridge_core::protocol::Event, text: &str) {
+fn on_event(socket: &Rc<Socket>, position: bridge_core::protocol::Position, topic: &str, detail: &JsValue) {
     let subs: Vec<js_sys::Function> = {
         let mut i = socket.inner.borrow_mut();
         if let Some(p) = &i.position
-            && p.epoch == e.epoch
-            && e.seq <= p.seq
+            && p.epoch == position.epoch
+            && position.seq <= p.seq
         {
             i.duplicates_dropped += 1;
             return;
         }
-        i.position = Some(bridge_core::protocol::Position { epoch: e.epoch.clone(), seq: e.seq });
+        i.position = Some(position);
         i.subs
             .values()
-            .filter(|s| s.patterns.iter().any(|p| bridge_core::protocol::rules::pattern_matches(p, &e.topic)))
+            .filter(|s| s.patterns.iter().any(|p| bridge_core::protocol::rules::pattern_matches(p, topic)))
             .map(|s| s.callback.clone())
             .collect()
     };
-    if subs.is_empty() {
-        return;
-    }
-    let Ok(detail) = js_sys::JSON::parse(text) else { return };
     for f in subs {
-        if let Err(err) = f.call1(&JsValue::NULL, &detail) {
+        if let Err(err) = f.call1(&JsValue::NULL, detail) {
             crate::js::warn("a subscription callback threw", &err);
         }
     }
 }
 
-fn on_message(socket: &Rc<Socket>, m: bridge_core::protocol::Message, text: &str) {
-    let key = (m.from.clone(), m.id.clone());
-    let ack = ClientFrame::Ack(MessageAck { id: m.id.clone(), from: m.from.clone() });
-    if m.broadcast {
-        if let Ok(detail) = js_sys::JSON::parse(text) {
-            socket.events.emit("message", &detail);
-        }
+fn on_message(socket: &Rc<Socket>, id: Id, from: String, broadcast: bool, detail: &JsValue) {
+    if broadcast {
+        socket.events.emit("message", detail);
         return;
     }
-    if socket.inner.borrow().seen_set.contains(&key) {
+    let ack = ClientFrame::Ack(MessageAck { id: id.clone(), from: from.clone() });
+    let key = (from, id);
+    if socket.inner.borrow().seen.contains(&key) {
         // Handled before; our ack was lost. Ack again, do not hand it to the page twice.
         socket.push(&ack);
         return;
     }
-    let Ok(detail) = js_sys::JSON::parse(text) else { return };
-    let results = socket.events.emit("message", &detail);
+    let results = socket.events.emit("message", detail);
     remember(socket, key);
     // Ack once every listener has finished; a listener that fails leaves the
     // message unacknowledged, so the server redelivers it after a reconnect.
@@ -295,13 +260,12 @@ fn on_message(socket: &Rc<Socket>, m: bridge_core::protocol::Message, text: &str
 }
 
 fn remember(socket: &Rc<Socket>, key: (String, Id)) {
+    // A bounded FIFO, searched linearly: at most a thousand short keys.
     let mut i = socket.inner.borrow_mut();
-    if i.seen_set.insert(key.clone()) {
+    if !i.seen.contains(&key) {
         i.seen.push_back(key);
-        if i.seen.len() > SEEN_MESSAGES
-            && let Some(old) = i.seen.pop_front()
-        {
-            i.seen_set.remove(&old);
+        if i.seen.len() > SEEN_MESSAGES {
+            i.seen.pop_front();
         }
     }
 }
