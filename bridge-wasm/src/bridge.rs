@@ -39,6 +39,7 @@ pub(crate) struct Inner {
     pub(crate) report_seq: Cell<u64>,
     pub(crate) reports_sent: Cell<u64>,
     pub(crate) webmcp: RefCell<WebMcp>,
+    pub(crate) call_tools: RefCell<crate::call::CallTools>,
 }
 
 /// Shared handle.
@@ -90,6 +91,7 @@ impl Inner {
             report_seq: Cell::new(0),
             reports_sent: Cell::new(0),
             webmcp: RefCell::new(WebMcp::default()),
+            call_tools: RefCell::new(crate::call::CallTools::default()),
         })
     }
 

@@ -46,6 +46,17 @@ mod resilience;
 mod socket;
 mod webmcp;
 
+#[wasm_bindgen(module = "/js/call.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = callFastPath)]
+    fn call_fast_path() -> Function;
+}
+
+thread_local! {
+    /// `call()`'s JS function, fetched once.
+    static CALL: Function = call_fast_path();
+}
+
 /// The bridge's version.
 #[wasm_bindgen]
 pub fn version() -> String {
@@ -277,10 +288,56 @@ impl Bridge {
         })
     }
 
-    /// Runs `fn` (sync or async) under tool `tool`'s policy and breaker.
-    pub fn call(&self, tool: String, f: Function) -> Promise {
-        let shared = Rc::clone(&self.inner.resilience);
-        promise(async move { call::call(shared, tool, f).await })
+    /// `call(tool, fn)`: runs `fn` (sync or async; it gets `{attempt}`) under tool `tool`'s
+    /// policy and breaker. A getter returning the JS function that does it, so the
+    /// success path stays in JS (see `js/call.js`); call it as `bridge.call(tool, fn)`.
+    #[wasm_bindgen(getter, js_name = call)]
+    pub fn call_fn(&self) -> Function {
+        CALL.with(Clone::clone)
+    }
+
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __toolId, skip_typescript)]
+    pub fn tool_id(&self, name: String) -> i32 {
+        self.inner.call_tools.borrow_mut().id(name)
+    }
+
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __admit, skip_typescript)]
+    pub fn admit(&self, id: u32) -> f64 {
+        let tools = self.inner.call_tools.borrow();
+        tools.name(id).map_or(-1.0, |name| call::admit(&self.inner.resilience, name))
+    }
+
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __done, skip_typescript)]
+    pub fn done(&self, id: u32, permit: f64, latency_ms: f64) {
+        if let Some(name) = self.inner.call_tools.borrow().name(id) {
+            call::done(&self.inner.resilience, name, permit, latency_ms);
+        }
+    }
+
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __failed, skip_typescript)]
+    pub fn failed(&self, id: u32, permit: f64, error: JsValue, f: Function, started_ms: f64) -> Promise {
+        let tool = self.inner.call_tools.borrow().name(id).unwrap_or("call").to_owned();
+        let (shared, changed) = (Rc::clone(&self.inner.resilience), self.inner.changed.clone());
+        promise(async move {
+            let r = call::failed(shared, tool, permit, error, f, started_ms).await;
+            changed.notify();
+            r
+        })
+    }
+
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __slow, skip_typescript)]
+    pub fn slow(&self, tool: String, f: Function) -> Promise {
+        let (shared, changed) = (Rc::clone(&self.inner.resilience), self.inner.changed.clone());
+        promise(async move {
+            let r = call::call(shared, tool, f).await;
+            changed.notify();
+            r
+        })
     }
 
     /// Sends a prompt (`{prompt, model?, temperature?, max_tokens?, system_prompt?}`) to the LLM

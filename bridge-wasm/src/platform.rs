@@ -24,6 +24,8 @@ thread_local! {
         .ok()
         .and_then(|w| w.performance());
     static LIVE_TIMERS: Cell<u32> = const { Cell::new(0) };
+    /// The last time read, for hot paths that must not read the clock (~200 ns in Chromium).
+    static COARSE: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Milliseconds on the page's monotonic clock (`performance.timeOrigin + performance.now()`,
@@ -34,7 +36,15 @@ pub(crate) fn now_f64() -> f64 {
 
 /// [`now_f64`] as whole milliseconds.
 pub(crate) fn now() -> Millis {
-    Millis(now_f64() as u64)
+    let now = now_f64() as u64;
+    COARSE.with(|c| c.set(now));
+    Millis(now)
+}
+
+/// The last time [`now`] read: never ahead of the clock, and behind it only by the
+/// time since the bridge last looked (hot paths refresh it on a sample of calls).
+pub(crate) fn coarse_now() -> Millis {
+    Millis(COARSE.with(Cell::get))
 }
 
 /// Wall-clock milliseconds since the Unix epoch (for `Retry-After` dates and reports).

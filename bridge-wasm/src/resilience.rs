@@ -9,7 +9,9 @@ use std::rc::Rc;
 
 use bridge_core::breaker::{BreakerConfig, BreakerRegistry, BreakerState, Permit, Rejected};
 use bridge_core::metrics::RetryMetrics;
-use bridge_core::retry::driver::{AttemptError, AttemptInfo, Env, Guard, Verdict, apply_verdict, retry};
+use bridge_core::retry::driver::{
+    AttemptError, AttemptInfo, Env, FirstAttempt, Guard, Verdict, apply_verdict, retry_after,
+};
 use bridge_core::retry::{BudgetConfig, Failure, FailureClass, PolicySet, RetryBudget, RetryError, RetryPolicy};
 use bridge_core::time::Millis;
 use bridge_core::vecmap::VecMap;
@@ -72,6 +74,11 @@ impl Resilience {
             let _ = breakers.configure(name, *cfg, platform::now());
         }
         Self { policies, breakers, budgets: VecMap::new(), budget_config, metrics: RetryMetrics::default() }
+    }
+
+    /// Charges `policy`'s budget for a first attempt made outside the retry loop.
+    pub(crate) fn deposit_first(&mut self, policy: &str, now: Millis) {
+        self.budget(policy).deposit(now);
     }
 
     fn budget(&mut self, policy: &str) -> &mut RetryBudget {
@@ -156,6 +163,19 @@ pub(crate) async fn run<'a, T>(
     cancel: Cancel<'a>,
     op: &mut dyn FnMut(AttemptInfo) -> Attempting<'a, T>,
 ) -> (Result<T, RetryError<Attempt>>, Ran) {
+    run_after(shared, tool, breaker, policy, cancel, None, op).await
+}
+
+/// [`run`], continuing after a first attempt that failed elsewhere (`call()`'s fast path).
+pub(crate) async fn run_after<'a, T>(
+    shared: &Shared,
+    tool: &str,
+    breaker: &str,
+    policy: Option<RetryPolicy>,
+    cancel: Cancel<'a>,
+    first: Option<FirstAttempt<Attempt>>,
+    op: &mut dyn FnMut(AttemptInfo) -> Attempting<'a, T>,
+) -> (Result<T, RetryError<Attempt>>, Ran) {
     let (policy, transitions_before) = {
         let s = shared.borrow();
         (policy.unwrap_or(*s.policies.get(tool)), s.breakers.transition_count())
@@ -167,7 +187,7 @@ pub(crate) async fn run<'a, T>(
         transitions_before,
     };
     let env = Env { clock: &WebClock, sleeper: &WebSleeper };
-    let (result, summary) = retry(&policy, env, &mut guard, platform::rng(), cancel, op).await;
+    let (result, summary) = retry_after(&policy, env, &mut guard, platform::rng(), cancel, first, op).await;
     let mut s = shared.borrow_mut();
     let error = result.as_ref().err().map(describe);
     s.metrics.record(tool, &summary, error.as_deref());

@@ -442,24 +442,71 @@ async fn health_changes_are_events_and_reports_reach_the_backend() {
     done(b.stop()).await.unwrap();
 }
 
+/// `bridge.call(tool, fn)` as a page calls it: a method call on the JS object.
+async fn call(bridge: &JsValue, tool: &str, f: &JsValue) -> Result<JsValue, JsValue> {
+    let method: Function = Reflect::get(bridge, &"call".into()).unwrap().unchecked_into();
+    let p: Promise = method.call2(bridge, &tool.into(), f).unwrap().unchecked_into();
+    JsFuture::from(p).await
+}
+
+fn state_of(bridge: &JsValue) -> Value {
+    let f: Function = Reflect::get(bridge, &"state".into()).unwrap().unchecked_into();
+    rust(&f.call0(bridge).unwrap())
+}
+
 #[wasm_bindgen_test]
-async fn call_runs_page_functions_under_a_policy() {
-    let b = bridge(json!({"sockets": [], "report": false, "policies": {"flaky": {"baseDelayMs": 5}}}));
+async fn call_keeps_the_policy_exact_on_its_fast_path() {
+    let b: JsValue = bridge(json!({"sockets": [], "report": false, "policies": {"flaky": {"baseDelayMs": 5}}})).into();
+    // Success on the first try, many times: counted, breaker closed, no retries.
+    let ok = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_ctx| JsValue::from(7));
+    for _ in 0..40 {
+        assert_eq!(call(&b, "quick", ok.as_ref()).await.unwrap(), 7);
+    }
+    let s = state_of(&b);
+    let quick = &s["retry"]["operations"]["quick"];
+    assert_eq!(
+        (quick["calls"].as_u64(), quick["attempts"].as_u64(), quick["retries"].as_u64()),
+        (Some(40), Some(40), Some(0))
+    );
+    assert!(quick["latency"]["count"].as_u64().unwrap() >= 1, "a sample of calls is timed");
+    let breaker = s["breakers"].as_array().unwrap().iter().find(|x| x["name"] == "quick").cloned().unwrap();
+    assert_eq!((breaker["state"].as_str(), breaker["successes"].as_u64()), (Some("closed"), Some(40)));
+
+    // Fails twice, then succeeds: exactly 3 attempts (the fast path's first try counts as attempt 1).
     let calls = Rc::new(RefCell::new(0));
     let c = Rc::clone(&calls);
-    let f = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |_ctx| {
+    let flaky = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |ctx: JsValue| {
         *c.borrow_mut() += 1;
-        if *c.borrow() < 3 { Err(js_sys::Error::new("flaky").into()) } else { Ok(JsValue::from(42)) }
+        let attempt = Reflect::get(&ctx, &"attempt".into()).unwrap().as_f64().unwrap() as i32;
+        assert_eq!(attempt, *c.borrow(), "attempts are numbered 1, 2, 3");
+        if attempt < 3 { Err(js_sys::Error::new("flaky").into()) } else { Ok(JsValue::from(42)) }
     });
-    let v = done(b.call("flaky".into(), f.as_ref().clone().unchecked_into())).await.unwrap();
-    assert_eq!(v, 42);
+    assert_eq!(call(&b, "flaky", flaky.as_ref()).await.unwrap(), 42);
     assert_eq!(*calls.borrow(), 3);
-    let permanent = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(move |_ctx| {
+    let flaky_m = &state_of(&b)["retry"]["operations"]["flaky"];
+    assert_eq!((flaky_m["attempts"].as_u64(), flaky_m["retries"].as_u64()), (Some(3), Some(2)), "{flaky_m}");
+
+    // A permanent error (a 404) is not retried.
+    let permanent = Closure::<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>::new(|_ctx| {
         Err(js(json!({"message": "no such user", "status": 404})))
     });
-    let e = done(b.call("lookup".into(), permanent.as_ref().clone().unchecked_into())).await.unwrap_err();
+    let e = call(&b, "lookup", permanent.as_ref()).await.unwrap_err();
     assert_eq!(Reflect::get(&e, &"code".into()).unwrap(), "permanent");
-    assert_eq!(op(&b, "lookup")["attempts"], 1);
+    assert_eq!(state_of(&b)["retry"]["operations"]["lookup"]["attempts"], 1);
+
+    // A rejected promise behaves like a throw.
+    let rejecting = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_ctx| {
+        Promise::reject(&js(json!({"message": "nope", "retryable": false}))).into()
+    });
+    let e = call(&b, "rejecting", rejecting.as_ref()).await.unwrap_err();
+    assert_eq!(Reflect::get(&e, &"code".into()).unwrap(), "permanent");
+
+    // An isolated breaker refuses at once, without calling fn.
+    let isolate: Function = Reflect::get(&b, &"isolateBreaker".into()).unwrap().unchecked_into();
+    assert_eq!(isolate.call1(&b, &"quick".into()).unwrap(), true);
+    let never = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_ctx| panic!("an open breaker must not call fn"));
+    let e = call(&b, "quick", never.as_ref()).await.unwrap_err();
+    assert_eq!(Reflect::get(&e, &"code".into()).unwrap(), "circuit_open");
 }
 
 #[wasm_bindgen_test]

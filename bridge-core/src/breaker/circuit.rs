@@ -111,6 +111,17 @@ impl Permit {
     pub fn is_trial(&self) -> bool {
         self.trial
     }
+
+    /// The permit as a number below 2^53 (exact in a JS number), for an edge that
+    /// hands it across a language boundary and back.
+    pub fn to_bits(self) -> u64 {
+        (self.generation & ((1 << 52) - 1)) << 1 | u64::from(self.trial)
+    }
+
+    /// A permit from [`Permit::to_bits`].
+    pub fn from_bits(bits: u64) -> Permit {
+        Permit { generation: bits >> 1, trial: bits & 1 == 1 }
+    }
 }
 
 /// A call the breaker refused.
@@ -306,6 +317,13 @@ impl CircuitBreaker {
                 Err(Rejected { state, retry_at })
             }
         }
+    }
+
+    /// Admits a call if the breaker is closed, without reading the time (a closed
+    /// breaker has no timed transition): the cheapest check, for hot paths. `None`
+    /// means "ask [`CircuitBreaker::try_acquire`] with the time".
+    pub fn try_acquire_closed(&mut self) -> Option<Permit> {
+        (self.state == BreakerState::Closed).then_some(Permit { generation: self.generation, trial: false })
     }
 
     /// Reports that the call holding `permit` succeeded at `now`.
@@ -590,6 +608,18 @@ mod tests {
         let permits: Vec<_> = (0..3).map(|_| b.try_acquire(t).unwrap()).collect();
         b.on_abandoned(permits[0], t);
         assert!(b.try_acquire(t).is_ok());
+    }
+
+    #[test]
+    fn permits_cross_as_numbers_and_closed_admission_needs_no_time() {
+        let mut b = breaker();
+        let p = b.try_acquire_closed().expect("closed");
+        assert_eq!(Permit::from_bits(p.to_bits()), p);
+        assert!(p.to_bits() < 1 << 53);
+        b.on_success(Permit::from_bits(p.to_bits()), Millis(1));
+        assert_eq!(b.totals().successes, 1);
+        b.isolate(Millis(2));
+        assert_eq!(b.try_acquire_closed(), None, "anything but closed goes the timed way");
     }
 
     #[test]

@@ -128,6 +128,24 @@ impl RetryMetrics {
         }
     }
 
+    /// Records an operation that succeeded at its first attempt; `latency_us` when it
+    /// was measured (hot paths measure a sample of their calls: clocks are not free).
+    pub fn record_first_try_success(&mut self, name: &str, latency_us: Option<u64>) {
+        let key =
+            if self.ops.contains_key(name) || self.ops.len() < MAX_OPERATIONS { name } else { OVERFLOW_OPERATION };
+        let op = self.ops.get_or_insert_with(key.to_owned(), Operation::default);
+        op.calls += 1;
+        op.attempts += 1;
+        op.successes += 1;
+        op.outcomes[0] += 1;
+        if let Some(us) = latency_us {
+            op.latency.record(us);
+            self.latency.record(us);
+        }
+        self.calls += 1;
+        self.successes += 1;
+    }
+
     /// Names with metrics.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.ops.keys().map(String::as_str)
@@ -214,6 +232,19 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["operations"]["fetch"]["totalDelayMs"], 500);
         assert!(v["latency"]["p99Ms"].is_number());
+    }
+
+    #[test]
+    fn first_try_successes_count_and_sample_latency() {
+        let mut m = RetryMetrics::default();
+        m.record_first_try_success("call", Some(1500));
+        m.record_first_try_success("call", None);
+        let s = m.snapshot();
+        let op = &s.operations["call"];
+        assert_eq!((op.calls, op.attempts, op.successes, op.retries), (2, 2, 2, 0));
+        assert_eq!(op.outcomes["succeeded"], 2);
+        assert_eq!(op.latency.count, 1, "only the measured call is in the histogram");
+        assert_eq!(s.success_rate, 1.0);
     }
 
     #[test]

@@ -170,13 +170,22 @@ pub struct RunSummary {
 }
 
 /// The loop's platform: a clock and timers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Env<'a, C, S> {
     /// The clock.
     pub clock: &'a C,
     /// The timers.
     pub sleeper: &'a S,
 }
+
+// Two references: copyable whatever C and S are (a derive would demand C: Copy).
+impl<C, S> Clone for Env<'_, C, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C, S> Copy for Env<'_, C, S> {}
 
 /// Runs `op` under `policy` and `guard` until it succeeds, fails for good, or
 /// `cancel` completes. Returns the result and a summary for metrics.
@@ -186,6 +195,42 @@ pub async fn retry<T, E, Op, Fut, C, S, G, R>(
     guard: &mut G,
     rng: R,
     cancel: impl Future<Output = ()>,
+    op: Op,
+) -> (Result<T, RetryError<E>>, RunSummary)
+where
+    Op: FnMut(AttemptInfo) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: AttemptError,
+    C: Clock,
+    S: Sleeper,
+    G: Guard,
+    R: RandomSource,
+{
+    retry_after(policy, env, guard, rng, cancel, None, op).await
+}
+
+/// A first attempt made outside the retry loop, which failed: a hot path tries once
+/// without paying for the loop, and hands over only when that try fails. Its breaker
+/// verdict is already recorded; the loop counts it, charges the budget for it, and
+/// carries on from attempt 2.
+#[derive(Debug)]
+pub struct FirstAttempt<E> {
+    /// How it failed.
+    pub error: E,
+    /// When it started (the deadline counts from here).
+    pub started: Millis,
+    /// When it started, in microseconds (for the latency).
+    pub started_us: u64,
+}
+
+/// [`retry`], continuing after `first` when given.
+pub async fn retry_after<T, E, Op, Fut, C, S, G, R>(
+    policy: &RetryPolicy,
+    env: Env<'_, C, S>,
+    guard: &mut G,
+    rng: R,
+    cancel: impl Future<Output = ()>,
+    first: Option<FirstAttempt<E>>,
     mut op: Op,
 ) -> (Result<T, RetryError<E>>, RunSummary)
 where
@@ -199,56 +244,66 @@ where
 {
     let Env { clock, sleeper } = env;
     let mut cancel = pin!(cancel);
-    let started_us = clock.now_micros();
-    let mut run = RetryRun::start(policy, clock.now(), rng);
+    let started_us = first.as_ref().map_or_else(|| clock.now_micros(), |f| f.started_us);
+    let mut run = RetryRun::start(policy, first.as_ref().map_or_else(|| clock.now(), |f| f.started), rng);
+    let mut failed: Option<E> = None;
+    if let Some(f) = first {
+        let _ = run.begin_attempt(f.started);
+        guard.first_attempt(f.started);
+        failed = Some(f.error);
+    }
     let mut last: Option<E> = None;
     let result = loop {
+        let error = match failed.take() {
+            Some(e) => e,
+            None => {
+                let now = clock.now();
+                let timeout = match run.begin_attempt(now) {
+                    Ok(t) => t,
+                    Err(_) => break Err(RetryError::DeadlineExceeded { attempts: run.attempts(), last: last.take() }),
+                };
+                if run.attempts() == 1 {
+                    guard.first_attempt(now);
+                }
+                let permit = match guard.admit(now) {
+                    Ok(p) => p,
+                    Err(rejected) => {
+                        break Err(RetryError::CircuitOpen {
+                            breaker: guard.name().to_owned(),
+                            retry_in: rejected.retry_in(now),
+                            attempts: run.attempts() - 1,
+                        });
+                    }
+                };
+                let timer = async {
+                    match timeout {
+                        Some(t) => sleeper.sleep(t).await,
+                        None => pending().await,
+                    }
+                };
+                // A finished attempt wins over cancellation, which wins over the timeout.
+                let attempt = op(AttemptInfo { number: run.attempts(), timeout });
+                let error = match race(attempt, race(cancel.as_mut(), timer)).await {
+                    Either::Left(Ok(value)) => {
+                        guard.record(permit, Verdict::Success, clock.now());
+                        break Ok(value);
+                    }
+                    Either::Left(Err(e)) => e,
+                    Either::Right(Either::Left(())) => {
+                        guard.record(permit, Verdict::Abandoned, clock.now());
+                        break Err(RetryError::Cancelled { attempts: run.attempts() });
+                    }
+                    Either::Right(Either::Right(())) => E::timed_out(timeout.unwrap_or_default()),
+                };
+                let verdict =
+                    if error.class() == FailureClass::Transient { Verdict::Failure } else { Verdict::Success };
+                guard.record(permit, verdict, clock.now());
+                error
+            }
+        };
         let now = clock.now();
-        let timeout = match run.begin_attempt(now) {
-            Ok(t) => t,
-            Err(_) => {
-                break Err(RetryError::DeadlineExceeded { attempts: run.attempts(), last: last.take() });
-            }
-        };
-        if run.attempts() == 1 {
-            guard.first_attempt(now);
-        }
-        let permit = match guard.admit(now) {
-            Ok(p) => p,
-            Err(rejected) => {
-                break Err(RetryError::CircuitOpen {
-                    breaker: guard.name().to_owned(),
-                    retry_in: rejected.retry_in(now),
-                    attempts: run.attempts() - 1,
-                });
-            }
-        };
-        let timer = async {
-            match timeout {
-                Some(t) => sleeper.sleep(t).await,
-                None => pending().await,
-            }
-        };
-        // A finished attempt wins over cancellation, which wins over the timeout.
-        let attempt = op(AttemptInfo { number: run.attempts(), timeout });
-        let error = match race(attempt, race(cancel.as_mut(), timer)).await {
-            Either::Left(Ok(value)) => {
-                guard.record(permit, Verdict::Success, clock.now());
-                break Ok(value);
-            }
-            Either::Left(Err(e)) => e,
-            Either::Right(Either::Left(())) => {
-                guard.record(permit, Verdict::Abandoned, clock.now());
-                break Err(RetryError::Cancelled { attempts: run.attempts() });
-            }
-            Either::Right(Either::Right(())) => E::timed_out(timeout.unwrap_or_default()),
-        };
-        let now = clock.now();
-        let class = error.class();
-        let verdict = if class == FailureClass::Transient { Verdict::Failure } else { Verdict::Success };
-        guard.record(permit, verdict, now);
         let attempts = run.attempts();
-        match run.after_failure(now, class, error.retry_after(), || guard.allow_retry(now)) {
+        match run.after_failure(now, error.class(), error.retry_after(), || guard.allow_retry(now)) {
             Decision::Retry { delay, .. } => {
                 last = Some(error);
                 if let Either::Right(()) = race(sleeper.sleep(delay), cancel.as_mut()).await {
@@ -445,6 +500,33 @@ mod tests {
         assert_eq!(res, Err(RetryError::Cancelled { attempts: 1 }));
         assert_eq!(sum.outcome, Outcome::Cancelled);
         assert_eq!(breaker.totals().failures + breaker.totals().successes, 0);
+    }
+
+    #[test]
+    fn continues_after_a_first_attempt_made_elsewhere() {
+        let time = FakeTime::default();
+        time.now.set(1000);
+        let env = Env { clock: &time, sleeper: &time };
+        let first = FirstAttempt { error: http(503), started: Millis(900), started_us: 900_000 };
+        let calls = Cell::new(0);
+        let (res, sum) =
+            block_on(retry_after(&policy(3), env, &mut Unguarded, FixedRandom(0.5), pending(), Some(first), |info| {
+                calls.set(calls.get() + 1);
+                assert_eq!(info.number, calls.get() + 1, "the loop starts at attempt 2");
+                ready(if info.number < 3 { Err(http(503)) } else { Ok("ok") })
+            }));
+        assert_eq!(res, Ok("ok"));
+        assert_eq!(calls.get(), 2, "attempt 1 was not repeated");
+        assert_eq!((sum.attempts, sum.retries), (3, 2));
+        assert_eq!(*time.sleeps.borrow(), [100, 200], "the first retry waits the first delay");
+        assert_eq!(sum.latency_us, (1000 - 900 + 300) * 1000, "latency counts from the first attempt");
+        // A permanent first failure stops at once.
+        let first = FirstAttempt { error: http(404), started: Millis(0), started_us: 0 };
+        let (res, _) =
+            block_on(retry_after(&policy(3), env, &mut Unguarded, FixedRandom(0.5), pending(), Some(first), |_| {
+                ready(Ok::<_, Failure>("never"))
+            }));
+        assert_eq!(res, Err(RetryError::Permanent { attempts: 1, error: http(404) }));
     }
 
     #[test]
