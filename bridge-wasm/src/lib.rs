@@ -44,6 +44,7 @@ mod platform;
 mod read;
 mod resilience;
 mod socket;
+mod types;
 mod webmcp;
 
 #[wasm_bindgen(module = "/js/call.js")]
@@ -64,7 +65,7 @@ pub fn version() -> String {
 }
 
 /// The built-in per-tool retry policies, by name, plus `default`.
-#[wasm_bindgen(js_name = defaultPolicies)]
+#[wasm_bindgen(js_name = defaultPolicies, unchecked_return_type = "Record<string, object>")]
 pub fn default_policies() -> Result<JsValue, JsValue> {
     let set = PolicySet::default();
     let map: bridge_core::vecmap::VecMap<&str, &bridge_core::retry::RetryPolicy> =
@@ -118,7 +119,7 @@ pub(crate) fn promise(f: impl std::future::Future<Output = Result<JsValue, JsVal
 impl Bridge {
     /// Creates a bridge; throws an `Error` with `code: "invalid_config"` naming the field when `config` is wrong.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: JsValue) -> Result<Bridge, JsValue> {
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "BridgeConfig")] config: JsValue) -> Result<Bridge, JsValue> {
         let window = web_sys::window();
         let origin = window.as_ref().and_then(|w| w.location().origin().ok()).filter(|o| o.starts_with("http"));
         let storage = window.as_ref().and_then(|w| w.local_storage().ok().flatten());
@@ -146,6 +147,7 @@ impl Bridge {
 
     /// Connects the sockets and starts health polling and reporting. Resolves at once;
     /// watch `health` events or `state()` for the connections.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
@@ -169,6 +171,7 @@ impl Bridge {
 
     /// Releases every socket, timer, listener and registered tool. Waiting requests
     /// fail with `code: "stopped"`. A stopped bridge can be started again.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn stop(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
@@ -185,7 +188,11 @@ impl Bridge {
     /// Subscribes `callback` to evolution events on `topics` (a name, `*`, `prefix.*`, or an array);
     /// returns a `Subscription`. Events resume after reconnects without loss or duplicates;
     /// a `reset` event says when the server could not replay what was missed.
-    pub fn subscribe(&self, topics: JsValue, callback: Function) -> Result<Subscription, JsValue> {
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | string[]")] topics: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: EvolutionEvent) => void")] callback: Function,
+    ) -> Result<Subscription, JsValue> {
         let socket =
             self.inner.evolution().map_err(|a| js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
         let topics: Vec<String> = match topics.as_string() {
@@ -210,7 +217,13 @@ impl Bridge {
 
     /// Sends an evolution request for `action` with `params`; resolves with the handler's result.
     /// `options`: `{timeoutMs, tool}`.
-    pub fn request(&self, action: String, params: JsValue, options: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn request(
+        &self,
+        action: String,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] params: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ timeoutMs?: number; tool?: string }")] options: JsValue,
+    ) -> Promise {
         let b = Rc::clone(&self.inner);
         let tool = js::get(&options, "tool").and_then(|t| t.as_string()).unwrap_or_else(|| "evolutionRequest".into());
         let timeout = js::get(&options, "timeoutMs").and_then(|t| t.as_f64()).map(|t| t as u64);
@@ -219,6 +232,7 @@ impl Bridge {
 
     /// Registers this page's agent (re-registered automatically after every reconnect).
     #[wasm_bindgen(js_name = registerAgent)]
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ type: \"ack\"; id: string; queued: number }>")]
     pub fn register_agent(&self, name: String, capabilities: Option<Vec<String>>) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
@@ -248,7 +262,8 @@ impl Bridge {
     /// the backend acked it (`{status: "delivered" | "queued"}`). Takes effect exactly once,
     /// even across reconnects.
     #[wasm_bindgen(js_name = sendA2A)]
-    pub fn send_a2a(&self, message: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<A2aAck>")]
+    pub fn send_a2a(&self, #[wasm_bindgen(unchecked_param_type = "A2aMessage")] message: JsValue) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
             let msg = bridge::A2aMessage::from_js(&message)?;
@@ -257,13 +272,19 @@ impl Bridge {
     }
 
     /// Lists agents (optionally only those with `capability`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<AgentInfo[]>")]
     pub fn discover(&self, capability: Option<String>) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move { webmcp::discover(&b, "discoverAgents", capability).await })
     }
 
     /// Sends a message to every other online agent; resolves with `{recipients}`.
-    pub fn broadcast(&self, message_type: String, content: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ type: \"ack\"; recipients: number }>")]
+    pub fn broadcast(
+        &self,
+        message_type: String,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] content: JsValue,
+    ) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move { webmcp::broadcast(&b, "broadcast", message_type, content).await })
     }
@@ -271,13 +292,22 @@ impl Bridge {
     /// Calls `callback(message)` for each agent message; the message is acknowledged after the
     /// callback returns (or its promise resolves). Same as `addEventListener("message", cb)`.
     #[wasm_bindgen(js_name = onMessage)]
-    pub fn on_message(&self, callback: Function) -> Result<(), JsValue> {
+    pub fn on_message(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(message: AgentMessage) => void | Promise<void>")] callback: Function,
+    ) -> Result<(), JsValue> {
         self.inner.events.add("message", callback).map_err(|m| js::coded_error("limit_exceeded", &m, None, &[]))
     }
 
     /// `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker.
     /// `options.signal` cancels every attempt. Resolves with the `Response`.
-    pub fn fetch(&self, url: String, init: JsValue, options: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        url: String,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit | undefined")] init: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "FetchOptions | undefined")] options: JsValue,
+    ) -> Promise {
         let shared = Rc::clone(&self.inner.resilience);
         let changed = self.inner.changed.clone();
         let options = fetch::FetchOptions::from_js(&options);
@@ -291,7 +321,7 @@ impl Bridge {
     /// `call(tool, fn)`: runs `fn` (sync or async; it gets `{attempt}`) under tool `tool`'s
     /// policy and breaker. A getter returning the JS function that does it, so the
     /// success path stays in JS (see `js/call.js`); call it as `bridge.call(tool, fn)`.
-    #[wasm_bindgen(getter, js_name = call)]
+    #[wasm_bindgen(getter, js_name = call, unchecked_return_type = "<T>(tool: string, fn: (context: { attempt: number; timeoutMs?: number }) => T | Promise<T>) => Promise<T>")]
     pub fn call_fn(&self) -> Function {
         CALL.with(Clone::clone)
     }
@@ -342,7 +372,8 @@ impl Bridge {
 
     /// Sends a prompt (`{prompt, model?, temperature?, max_tokens?, system_prompt?}`) to the LLM
     /// endpoint; resolves with `{text, model, usage}`.
-    pub fn prompt(&self, input: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ text: string; model: unknown; usage: unknown }>")]
+    pub fn prompt(&self, #[wasm_bindgen(unchecked_param_type = "Prompt")] input: JsValue) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
             llm::prompt(&b, bridge_core::retry::names::SEND_LLM_PROMPT, llm::Prompt::from_js(&input)?).await
@@ -351,6 +382,7 @@ impl Bridge {
 
     /// Everything the bridge knows: health, breakers, retry metrics, sockets, WebMCP.
     /// The same JSON as the `get_os_state` tool and the report sent to the backend.
+    #[wasm_bindgen(unchecked_return_type = "BridgeState")]
     pub fn state(&self) -> Result<JsValue, JsValue> {
         self.inner.state_js()
     }
@@ -375,7 +407,11 @@ impl Bridge {
 
     /// Listens for `health`, `reset`, `message`, `presence` events.
     #[wasm_bindgen(js_name = addEventListener)]
-    pub fn add_event_listener(&self, kind: &str, callback: Function) -> Result<(), JsValue> {
+    pub fn add_event_listener(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof BridgeEventMap")] kind: &str,
+        #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: Function,
+    ) -> Result<(), JsValue> {
         const KINDS: [&str; 4] = ["health", "reset", "message", "presence"];
         if !KINDS.contains(&kind) {
             return Err(js::coded_error(
@@ -396,12 +432,16 @@ impl Bridge {
 
     /// Same as `addEventListener("health", callback)`.
     #[wasm_bindgen(js_name = onHealthChange)]
-    pub fn on_health_change(&self, callback: Function) -> Result<(), JsValue> {
+    pub fn on_health_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(change: HealthChange) => void")] callback: Function,
+    ) -> Result<(), JsValue> {
         self.add_event_listener("health", callback)
     }
 
     /// Runs the health checks now (and reports if anything changed); resolves with the health.
     #[wasm_bindgen(js_name = checkHealth)]
+    #[wasm_bindgen(unchecked_return_type = "Promise<BridgeState[\"health\"]>")]
     pub fn check_health(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
@@ -412,6 +452,7 @@ impl Bridge {
 
     /// Sends a state report now; resolves when the backend accepted it.
     #[wasm_bindgen(js_name = sendReport)]
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn send_report(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
@@ -430,7 +471,14 @@ impl Bridge {
     /// Registers a page tool on WebMCP, wrapped in its own breaker and `options.policy`.
     /// Returns false when the browser has no WebMCP.
     #[wasm_bindgen(js_name = registerTool)]
-    pub fn register_tool(&self, descriptor: JsValue, options: JsValue) -> Result<bool, JsValue> {
+    pub fn register_tool(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ name: string; description?: string; inputSchema?: object; execute: (input: any, options: { signal: AbortSignal }) => unknown }"
+        )]
+        descriptor: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ policy?: PolicyOverride } | undefined")] options: JsValue,
+    ) -> Result<bool, JsValue> {
         webmcp::register_page_tool(&self.inner, &descriptor, &options)
     }
 }

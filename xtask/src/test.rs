@@ -27,6 +27,14 @@ pub(crate) fn all() -> Result<(), String> {
         Ok(None)
     });
     let pkg_built = steps.step("wasm package (www/pkg)", || build::wasm_pkg(&tools).map(|_| None));
+    steps.step("TypeScript types (tsc --strict on the docs example)", || {
+        if !pkg_built {
+            return Err("needs the wasm package, which failed to build".into());
+        }
+        let mut cmd = tools.command("npx");
+        cmd.args(["tsc", "-p", "types"]).current_dir(root().join("tests/browser"));
+        run_cmd(&mut cmd).map(|()| None)
+    });
     steps.step("backend binary (debug)", || run_cmd(cargo().args(["build", "-p", "bridge-backend"])).map(|()| None));
     steps.step("wasm tests (headless Chromium, live backend)", || {
         // The browser tests talk to a real backend with the demo fault switch; its
