@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::events::Events;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
-use crate::socket::{Kind, Socket, outbound};
+use crate::socket::{Kind, Socket, Wiring, outbound};
 use crate::webmcp::WebMcp;
 
 /// Transitions per breaker included in reports (the dashboard's timeline).
@@ -59,18 +59,17 @@ impl Inner {
         let lifetime = Lifetime::default();
         let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
         let socket = |kind: Kind| {
-            Socket::new(
-                kind,
-                config.socket_url(kind.path()),
-                client.clone(),
-                config.token.clone(),
-                instance.clone(),
-                config.outbox_limit,
-                Rc::clone(&resilience),
-                Rc::clone(&events),
-                lifetime.clone(),
-                changed.clone(),
-            )
+            let wiring = Wiring {
+                url: config.socket_url(kind.path()),
+                client: client.clone(),
+                token: config.token.clone(),
+                instance: instance.clone(),
+                outbox_limit: config.outbox_limit,
+                resilience: Rc::clone(&resilience),
+                events: Rc::clone(&events),
+                changed: changed.clone(),
+            };
+            Socket::new(kind, wiring, lifetime.clone())
         };
         let evolution = config.evolution.then(|| socket(Kind::Evolution));
         let agents = config.agents.then(|| socket(Kind::Agents));

@@ -112,6 +112,22 @@ struct Inner {
     replaced: bool,
 }
 
+/// What a socket is wired to: where it connects, as whom, and the bridge's shared pieces.
+#[derive(Debug)]
+pub(crate) struct Wiring {
+    pub(crate) url: String,
+    /// The `client` of hello: stable per bridge, so the server can deduplicate across reconnects.
+    pub(crate) client: String,
+    pub(crate) token: Option<String>,
+    /// Random per page load: prefixes request ids.
+    pub(crate) instance: String,
+    pub(crate) outbox_limit: u32,
+    pub(crate) resilience: Shared,
+    pub(crate) events: Rc<Events>,
+    /// Tells the reporter that something changed.
+    pub(crate) changed: Signal,
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Socket {
@@ -124,7 +140,6 @@ pub(crate) struct Socket {
     resilience: Shared,
     events: Rc<Events>,
     lifetime: RefCell<Lifetime>,
-    /// Tells the reporter that something changed.
     changed: Signal,
     /// Wakes the session: new frames to send.
     wake: Signal,
@@ -132,30 +147,18 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        kind: Kind,
-        url: String,
-        client: String,
-        token: Option<String>,
-        instance: String,
-        outbox_limit: u32,
-        resilience: Shared,
-        events: Rc<Events>,
-        lifetime: Lifetime,
-        changed: Signal,
-    ) -> Rc<Self> {
+    pub(crate) fn new(kind: Kind, w: Wiring, lifetime: Lifetime) -> Rc<Self> {
         Rc::new(Self {
             kind,
-            url,
-            client,
-            token,
-            instance,
-            outbox_limit,
-            resilience,
-            events,
+            url: w.url,
+            client: w.client,
+            token: w.token,
+            instance: w.instance,
+            outbox_limit: w.outbox_limit,
+            resilience: w.resilience,
+            events: w.events,
             lifetime: RefCell::new(lifetime),
-            changed,
+            changed: w.changed,
             wake: Signal::default(),
             inner: RefCell::new(Inner { state: Some(SocketState::Stopped), ..Inner::default() }),
         })
