@@ -6,11 +6,17 @@ use std::path::Path;
 
 use axum::http::{HeaderValue, header};
 use tower::Layer;
+use tower_http::compression::{Compression, CompressionLayer};
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
-/// A service serving `dir`, revalidated on every load so a rebuilt `pkg/` is picked up.
-pub(crate) fn service(dir: &Path) -> tower_http::set_header::SetResponseHeader<ServeDir, HeaderValue> {
-    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
-        .layer(ServeDir::new(dir).append_index_html_on_directories(true))
+/// The static-file service: gzip when the browser accepts it (the dashboard and the
+/// wasm shrink to about a third), revalidated on every load so a rebuilt `pkg/` is picked up.
+pub(crate) type Service = Compression<SetResponseHeader<ServeDir, HeaderValue>>;
+
+/// A service serving `dir`.
+pub(crate) fn service(dir: &Path) -> Service {
+    let files = SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+        .layer(ServeDir::new(dir).append_index_html_on_directories(true));
+    CompressionLayer::new().gzip(true).layer(files)
 }

@@ -45,3 +45,22 @@ export async function nativeAgent(name) {
   await waitFor((f) => f.type === "ack" && f.id === "reg", "register ack");
   return { agentName: name, frames, send, waitFor, close: () => ws.close() };
 }
+
+/**
+ * Like `watchErrors`, but console errors matching one of `expected` ({text, url} regexps, the
+ * url being where the browser logged it) are kept apart in `expected` instead of failing:
+ * Chromium logs every HTTP error status as "Failed to load resource", even the ones a test
+ * provokes on purpose (an injected 503).
+ */
+export function watchErrorsExcept(page, expected) {
+  const errors = [];
+  const allowed = [];
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const url = m.location()?.url ?? "";
+    const hit = expected.some((e) => e.text.test(m.text()) && (!e.url || e.url.test(url)));
+    (hit ? allowed : errors).push(hit ? `${m.text()} (${url})` : m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { errors, allowed, expectNone: () => expect(errors, "no console errors").toEqual([]) };
+}
