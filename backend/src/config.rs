@@ -108,7 +108,8 @@ pub struct Limits {
     pub outbound_queue: usize,
     /// A write that cannot complete in this time closes the connection as a slow consumer (ms, default 10 s).
     pub write_timeout_ms: u64,
-    /// Read buffer per connection, bytes (default 4 KiB; tungstenite's 128 KiB is far too much for idle sockets).
+    /// Read buffer per connection, bytes (default 1 KiB: it stays allocated on idle sockets; a larger
+    /// frame is read in several reads into room reserved for its whole size).
     pub read_buffer_bytes: usize,
     /// Outgoing bytes buffered before a write is forced, per connection (default 16 KiB; allocated only while sending).
     pub write_buffer_bytes: usize,
@@ -125,7 +126,7 @@ impl Default for Limits {
             max_bad_frames: 20,
             outbound_queue: 256,
             write_timeout_ms: 10_000,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 16 * 1024,
         }
     }

@@ -13,7 +13,7 @@ use bridge_core::protocol::{Ack, ClientFrame, ErrorCode, FrameError, ServerFrame
 use crate::AppState;
 use crate::config::Role;
 use crate::sync::lock;
-use crate::ws::{Outbound, Peer};
+use crate::ws::{Outbound, Peer, Subscription};
 
 pub(crate) mod feed;
 pub(crate) mod history;
@@ -36,10 +36,14 @@ pub(crate) async fn handle(frame: ClientFrame, peer: &Arc<Peer>, state: &AppStat
     let kind = frame.kind();
     match frame {
         ClientFrame::Subscribe(s) => {
-            let _ = peer.send(Outbound::Subscribe { id: s.id, patterns: s.topics, since: s.since }).await;
+            let _ = peer
+                .send(Outbound::Subscribe(Box::new(Subscription { id: s.id, patterns: s.topics, since: s.since })))
+                .await;
         }
         ClientFrame::Unsubscribe(u) => {
-            let _ = peer.send(Outbound::Unsubscribe { id: u.id, patterns: u.topics }).await;
+            let _ = peer
+                .send(Outbound::Unsubscribe(Box::new(Subscription { id: u.id, patterns: u.topics, since: None })))
+                .await;
         }
         ClientFrame::Publish(p) => {
             let published = hub.publish(&peer.identity(), &p.id, &p.topic, &p.data);

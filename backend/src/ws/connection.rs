@@ -27,10 +27,25 @@ type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 /// Serves one upgraded connection until it closes.
-pub(crate) async fn serve(socket: WebSocket, state: AppState, kind: SocketKind, _slot: super::ConnectionSlot) {
+///
+/// This future lives as long as the connection, so its size is paid by every idle
+/// connection: the socket is split before it starts (so it does not keep the
+/// socket's own slot), and the once-only or per-frame steps (the handshake,
+/// dispatching a frame, sending an error) are boxed for their duration instead of
+/// being laid out in it.
+pub(crate) fn serve(
+    socket: WebSocket,
+    state: AppState,
+    kind: SocketKind,
+    slot: super::ConnectionSlot,
+) -> impl Future<Output = ()> + Send {
+    let (sink, stream) = socket.split();
+    run(sink, stream, state, kind, slot)
+}
+
+async fn run(mut sink: Sink, mut stream: Stream, state: AppState, kind: SocketKind, _slot: super::ConnectionSlot) {
     let _tracked = state.inner.shutdown.track();
-    let (mut sink, mut stream) = socket.split();
-    let Some((hello, grant)) = handshake(&mut sink, &mut stream, &state, kind).await else { return };
+    let Some((hello, grant)) = Box::pin(handshake(&mut sink, &mut stream, &state, kind)).await else { return };
     let id = state.inner.next_peer_id.fetch_add(1, Ordering::Relaxed);
     let session = format!("{}-{id}", kind.as_str());
     let limits = &state.config().limits;
@@ -38,14 +53,14 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, kind: SocketKind, 
     let (peer, close_rx) = Peer::new(id, kind, hello.client.clone(), grant, tx);
     let peer = Arc::new(peer);
     crate::sync::lock(&state.inner.live).insert(peer.id, Arc::clone(&peer));
-    let welcome = ServerFrame::Welcome(Welcome {
+    let welcome = encode(&ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,
         session: session.clone(),
         heartbeat_ms: state.config().heartbeat.interval_ms,
         server: format!("bridge-backend/{}", bridge_core::VERSION),
         max_frame_bytes: limits.max_frame_bytes as u64,
-    });
-    if sink.send(Message::Text(encode(&welcome))).await.is_err() {
+    }));
+    if sink.send(Message::Text(welcome)).await.is_err() {
         return;
     }
     state.inner.metrics.frames_out(kind.as_str(), "welcome", 1);
@@ -267,7 +282,7 @@ async fn read_loop(
                     );
                     e.retry_after_ms = Some(wait.as_millis() as u64 + 1);
                     state.inner.metrics.error("rate_limited");
-                    let _ = peer.send_error(e).await;
+                    let _ = Box::pin(peer.send_error(e)).await;
                     if allowance.take(now).is_err() {
                         return Some(too_many_errors());
                     }
@@ -277,7 +292,7 @@ async fn read_loop(
                         Err(e) => Some(e),
                         Ok(frame) => {
                             state.inner.metrics.frame_in(socket, frame.kind());
-                            dispatch(frame, peer, state).await.err()
+                            Box::pin(dispatch(frame, peer, state)).await.err()
                         }
                     }
                 }
@@ -286,7 +301,7 @@ async fn read_loop(
         if let Some(e) = error {
             state.inner.metrics.error(e.code.as_str());
             let misbehaved = is_misbehaviour(e.code);
-            let _ = peer.send_error(e.to_frame()).await;
+            let _ = Box::pin(peer.send_error(e.to_frame())).await;
             if misbehaved && allowance.take(now).is_err() {
                 return Some(too_many_errors());
             }

@@ -20,7 +20,7 @@ mod peer;
 mod writer;
 
 pub(crate) use connection::frame_id;
-pub(crate) use peer::{ABORT, Outbound, Peer, SocketKind, encode};
+pub(crate) use peer::{ABORT, Outbound, Peer, SocketKind, Subscription, encode};
 
 /// `GET /evolution` (WebSocket).
 pub(crate) async fn evolution(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {

@@ -13,7 +13,7 @@ use futures_util::stream::SplitSink;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::peer::{CloseRequest, Outbound, Peer};
+use super::peer::{CloseRequest, Outbound, Peer, Subscription};
 use crate::AppState;
 use crate::evolution::feed::Feed;
 use crate::evolution::history::Read;
@@ -88,8 +88,9 @@ impl Writer<'_> {
                 self.state.inner.metrics.frames_out(self.socket(), frame_type(&frame), 1);
                 self.feed(frame).await
             }
-            Outbound::Subscribe { id, patterns, since } => {
+            Outbound::Subscribe(sub) => {
                 let Some(feed) = self.feed.as_mut() else { return Ok(()) };
+                let Subscription { id, patterns, since } = *sub;
                 let frames = match feed.subscribe(id, patterns, since) {
                     Ok(frames) => frames,
                     Err(e) => {
@@ -103,9 +104,9 @@ impl Writer<'_> {
                 }
                 Ok(())
             }
-            Outbound::Unsubscribe { id, patterns } => {
+            Outbound::Unsubscribe(sub) => {
                 let Some(feed) = self.feed.as_mut() else { return Ok(()) };
-                let ack = feed.unsubscribe(id, &patterns);
+                let ack = feed.unsubscribe(sub.id, &sub.patterns);
                 self.state.inner.metrics.frames_out(self.socket(), "ack", 1);
                 self.feed(ack).await
             }
@@ -130,93 +131,98 @@ impl Writer<'_> {
     }
 
     /// Runs until the connection closes.
-    pub(crate) async fn run(mut self) -> WriterEnd {
-        let hb = &self.state.config().heartbeat;
-        let (interval, timeout) = (Duration::from_millis(hb.interval_ms), hb.timeout_ms);
-        let mut next_ping = Instant::now() + interval;
-        let mut shutdown = self.state.inner.shutdown.subscribe();
-        let mut scratch = Vec::new();
-        loop {
-            let asked = self.close.borrow_and_update().clone();
-            if let Some(req) = asked.as_ref().filter(|r| r.code == super::peer::ABORT) {
-                tracing::debug!(reason = %req.reason, "connection cut");
-                return WriterEnd::Broken;
-            }
-            if let Some(req) = asked {
-                // What was queued before the close (typically the error frames explaining it) goes first.
-                while let Ok(item) = self.queue.try_recv() {
-                    if self.handle(item).await.is_err() {
-                        return WriterEnd::Broken;
-                    }
-                }
-                if self.flush().await.is_err() {
+    /// (Not an `async fn`: that would keep a second copy of `self` in the future,
+    /// which every idle connection pays for.)
+    #[allow(clippy::manual_async_fn, reason = "an async fn keeps a second copy of self")]
+    pub(crate) fn run(mut self) -> impl Future<Output = WriterEnd> + Send {
+        async move {
+            let hb = &self.state.config().heartbeat;
+            let (interval, timeout) = (Duration::from_millis(hb.interval_ms), hb.timeout_ms);
+            let mut next_ping = Instant::now() + interval;
+            let mut shutdown = self.state.inner.shutdown.subscribe();
+            let mut scratch = Vec::new();
+            loop {
+                let asked = self.close.borrow_and_update().clone();
+                if let Some(req) = asked.as_ref().filter(|r| r.code == super::peer::ABORT) {
+                    tracing::debug!(reason = %req.reason, "connection cut");
                     return WriterEnd::Broken;
                 }
-                return self.send_close(req.code, &req.reason).await;
-            }
-            if *shutdown.borrow_and_update() {
-                return self.send_close(close::GOING_AWAY, "server shutting down").await;
-            }
-            // Do everything that is ready, then flush once.
-            let mut wrote = false;
-            for _ in 0..MAX_QUEUE_BATCH {
-                match self.queue.try_recv() {
-                    Ok(item) => {
-                        wrote = true;
+                if let Some(req) = asked {
+                    // What was queued before the close (typically the error frames explaining it) goes first.
+                    while let Ok(item) = self.queue.try_recv() {
                         if self.handle(item).await.is_err() {
                             return WriterEnd::Broken;
                         }
                     }
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => return WriterEnd::Broken,
-                }
-            }
-            if self.feed.as_ref().is_some_and(Feed::pending) {
-                wrote = true;
-                match self.deliver(&mut scratch).await {
-                    Ok(()) => {}
-                    Err(Some(cursor)) => {
-                        self.state.inner.metrics.drop("slow_consumer");
-                        let reason =
-                            format!("slow consumer: events after seq {cursor} were trimmed; resume with since");
-                        return self.send_close(close::SLOW_CONSUMER, &reason).await;
+                    if self.flush().await.is_err() {
+                        return WriterEnd::Broken;
                     }
-                    Err(None) => return WriterEnd::Broken,
+                    return self.send_close(req.code, &req.reason).await;
                 }
-            }
-            if Instant::now() >= next_ping {
-                let silent = self.start.elapsed().as_millis() as u64 - self.last_seen.load(Ordering::Relaxed);
-                if silent > timeout {
-                    return self
-                        .send_close(close::HEARTBEAT_TIMEOUT, "no frame received within the heartbeat timeout")
-                        .await;
+                if *shutdown.borrow_and_update() {
+                    return self.send_close(close::GOING_AWAY, "server shutting down").await;
                 }
-                if self.sink.feed(Message::Ping(Default::default())).await.is_err() {
-                    return WriterEnd::Broken;
+                // Do everything that is ready, then flush once.
+                let mut wrote = false;
+                for _ in 0..MAX_QUEUE_BATCH {
+                    match self.queue.try_recv() {
+                        Ok(item) => {
+                            wrote = true;
+                            if self.handle(item).await.is_err() {
+                                return WriterEnd::Broken;
+                            }
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return WriterEnd::Broken,
+                    }
                 }
-                wrote = true;
-                next_ping = Instant::now() + interval;
-            }
-            if wrote {
-                if self.flush().await.is_err() {
-                    return WriterEnd::Broken;
+                if self.feed.as_ref().is_some_and(Feed::pending) {
+                    wrote = true;
+                    match self.deliver(&mut scratch).await {
+                        Ok(()) => {}
+                        Err(Some(cursor)) => {
+                            self.state.inner.metrics.drop("slow_consumer");
+                            let reason =
+                                format!("slow consumer: events after seq {cursor} were trimmed; resume with since");
+                            return self.send_close(close::SLOW_CONSUMER, &reason).await;
+                        }
+                        Err(None) => return WriterEnd::Broken,
+                    }
                 }
-                continue;
-            }
-            // Nothing ready: wait for something.
-            let feed = self.feed.as_mut().filter(|f| f.is_active());
-            let feed_active = feed.is_some();
-            let woke = tokio::select! {
-                _ = self.close.changed() => None,
-                _ = shutdown.changed() => None,
-                item = self.queue.recv() => Some(item),
-                () = async move { feed.expect("guarded by the condition").changed().await }, if feed_active => None,
-                () = tokio::time::sleep_until(next_ping) => None,
-            };
-            if let Some(item) = woke {
-                let Some(item) = item else { return WriterEnd::Broken };
-                if self.handle(item).await.is_err() || self.flush().await.is_err() {
-                    return WriterEnd::Broken;
+                if Instant::now() >= next_ping {
+                    let silent = self.start.elapsed().as_millis() as u64 - self.last_seen.load(Ordering::Relaxed);
+                    if silent > timeout {
+                        return self
+                            .send_close(close::HEARTBEAT_TIMEOUT, "no frame received within the heartbeat timeout")
+                            .await;
+                    }
+                    if self.sink.feed(Message::Ping(Default::default())).await.is_err() {
+                        return WriterEnd::Broken;
+                    }
+                    wrote = true;
+                    next_ping = Instant::now() + interval;
+                }
+                if wrote {
+                    if self.flush().await.is_err() {
+                        return WriterEnd::Broken;
+                    }
+                    continue;
+                }
+                // Nothing ready: wait for something.
+                let feed = self.feed.as_mut().filter(|f| f.is_active());
+                let feed_active = feed.is_some();
+                let woke = tokio::select! {
+                    _ = self.close.changed() => None,
+                    _ = shutdown.changed() => None,
+                    item = self.queue.recv() => Some(item),
+                    () = async move { feed.expect("guarded by the condition").changed().await }, if feed_active => None,
+                    () = tokio::time::sleep_until(next_ping) => None,
+                };
+                if let Some(item) = woke {
+                    let Some(item) = item else { return WriterEnd::Broken };
+                    if self.handle(item).await.is_err() || self.flush().await.is_err() {
+                        return WriterEnd::Broken;
+                    }
                 }
             }
         }
