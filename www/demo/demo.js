@@ -272,7 +272,15 @@ async function setupFaults() {
   } catch {
     return;
   }
-  if (!status.demo) return;
+  if (!status.demo) {
+    // Its endpoint exists only in demo mode: say so rather than show a wall of 404s.
+    $("#traffic-toggle").disabled = true;
+    setText(
+      $("#traffic-last"),
+      "The traffic generator calls /api/demo/echo, which the backend serves only with --demo (cargo xtask run starts it so).",
+    );
+    return;
+  }
   $("#faults").hidden = false;
   const target = $("#fault-target");
   const mode = $("#fault-mode");

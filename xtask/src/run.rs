@@ -1,4 +1,6 @@
-//! `cargo xtask run [-- backend flags]`: the product on the embedded default.
+//! `cargo xtask run [-- backend flags]`: the product on the embedded default, in
+//! demo mode (the demo page's traffic generator and fault switch; loopback only)
+//! unless `--no-demo` is given.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,7 +16,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     println!("\n==> building the backend (release)");
     run_cmd(cargo().args(["build", "--release", "-p", "bridge-backend"]))?;
     let bin = root().join("target/release/bridge-backend");
-    let passthrough: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+    let mut passthrough: Vec<&str> = args.iter().map(String::as_str).skip_while(|a| *a == "--").collect();
+    let demo = !passthrough.contains(&"--no-demo");
+    passthrough.retain(|a| *a != "--no-demo" && *a != "--demo");
+    if demo {
+        passthrough.push("--demo");
+    }
     println!("\n==> starting {}", bin.display());
     let mut child = Command::new(&bin)
         .arg("--www")
@@ -31,6 +38,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             println!("\n  dashboard: {url}/");
             println!("  demo page: {url}/demo/");
             println!("  health:    {url}/livez");
+            if demo {
+                println!("  demo mode: the demo page's fault switch is on (cargo xtask run -- --no-demo turns it off)");
+            }
             println!("\n  Ctrl-C stops the backend.\n");
         }
     }
