@@ -106,7 +106,8 @@ pub struct Limits {
     /// events are read from the shared history instead). A consumer this far behind is
     /// closed with 4000 "slow consumer" (default 256).
     pub outbound_queue: usize,
-    /// A write that cannot complete in this time closes the connection as a slow consumer (ms, default 10 s).
+    /// A write that cannot complete in this time drops the connection: no close frame can get
+    /// through a stuck write, so the client sees 1006 (ms, default 10 s).
     pub write_timeout_ms: u64,
     /// Read buffer per connection, bytes (default 1 KiB: it stays allocated on idle sockets; a larger
     /// frame is read in several reads into room reserved for its whole size).
@@ -138,7 +139,8 @@ impl Default for Limits {
 pub struct Heartbeat {
     /// The server pings every connection this often, and tells clients to (ms, default 15 s).
     pub interval_ms: u64,
-    /// A connection silent for this long is closed with 4408 (ms, default 2 × interval = 30 s).
+    /// A connection silent for this long is closed with 4408 (ms, default 30 s; it must be longer than
+    /// `interval_ms`, so raising one may mean raising the other).
     pub timeout_ms: u64,
     /// `hello` must arrive within this time of the upgrade (ms, default 10 s).
     pub hello_timeout_ms: u64,
@@ -258,6 +260,8 @@ pub enum Role {
     Agent,
     /// Send bridge reports.
     Report,
+    /// Use the LLM proxy (`/api/llm/chat/completions`), and so the server's upstream key.
+    Llm,
 }
 
 impl Role {
@@ -269,6 +273,7 @@ impl Role {
             Role::Handle => "handle",
             Role::Agent => "agent",
             Role::Report => "report",
+            Role::Llm => "llm",
         }
     }
 }
@@ -401,8 +406,10 @@ impl Config {
             }
             set_path(&mut table, &path, parse_env_value(&value));
         }
-        let config: Config =
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse(e.message().to_owned()))?;
+        // The merged table has no file positions, so name the key the error is about.
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Parse(format!("{}: {} (from --config or a BRIDGE_* variable)", e.path(), e.inner().message()))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -559,7 +566,9 @@ mod tests {
     #[test]
     fn clear_errors() {
         let e = Config::load(None, env(&[("BRIDGE_PORT", "\"eighty\"")])).unwrap_err();
-        assert!(e.to_string().contains("invalid type"), "{e}");
+        assert!(e.to_string().contains("port: invalid type"), "{e}");
+        let e = Config::load(None, env(&[("BRIDGE_LIMITS__MAX_FRAME_BYTES", "\"big\"")])).unwrap_err();
+        assert!(e.to_string().contains("limits.max_frame_bytes: invalid type"), "{e}");
         let c = Config::load(None, env(&[("BRIDGE_URL", "x"), ("BRIDGE_CONFIG", "y")])).unwrap();
         assert_eq!(c, Config::default(), "variables that name no field are other tools' business");
         let e = Config::load(Some(Path::new("/nonexistent/x.toml")), env(&[])).unwrap_err();

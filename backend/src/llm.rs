@@ -21,7 +21,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::AppState;
-use crate::http::{ApiError, body_within};
+use crate::config::Role;
+use crate::http::{ApiError, authorize, body_within};
 use crate::sync::lock;
 
 /// The upstream client and its breaker.
@@ -137,7 +138,9 @@ pub(crate) async fn chat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let _ = headers;
+    if let Err(e) = authorize(&state, &headers, Role::Llm) {
+        return e.into_response();
+    }
     let cfg = &state.config().llm;
     let body = match body_within(body, cfg.max_body_bytes) {
         Ok(b) => b,

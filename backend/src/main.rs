@@ -100,6 +100,9 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
+/// What `--check-config` prints in place of a secret.
+const REDACTED: &str = "<redacted>";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match load(&cli) {
@@ -110,7 +113,15 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        match toml::to_string_pretty(&config) {
+        // Printed configs end up in tickets and chats: secrets are shown as redacted.
+        let mut shown = config.clone();
+        for t in &mut shown.auth.tokens {
+            t.token = REDACTED.into();
+        }
+        if shown.llm.api_key.is_some() {
+            shown.llm.api_key = Some(REDACTED.into());
+        }
+        match toml::to_string_pretty(&shown) {
             Ok(text) => println!("# configuration is valid\n{text}"),
             Err(e) => println!("configuration is valid (cannot print it: {e})"),
         }

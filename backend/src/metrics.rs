@@ -86,7 +86,7 @@ impl Metrics {
             "Time from publish to writing the event to a subscriber (oldest event of each written batch)",
             m.deliver_latency.clone(),
         );
-        registry.register("bridge_reports", "Bridge reports accepted", m.reports.clone());
+        registry.register("reports", "Bridge reports accepted", m.reports.clone());
         Self { registry, ..m }
     }
 

@@ -99,3 +99,49 @@ async fn bad_bodies_and_health() {
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "pass");
 }
+
+#[tokio::test]
+async fn with_tokens_the_proxy_needs_the_llm_role() {
+    use bridge_backend::config::{Role, Token};
+    let fixture = LlmFixture::start(Script::Ok).await;
+    let mut cfg = proxy_config(&fixture.url);
+    cfg.auth.tokens = vec![
+        Token { name: "page".into(), token: "page-token-0123456789".into(), roles: vec![Role::Llm] },
+        Token { name: "reader".into(), token: "read-token-0123456789".into(), roles: vec![Role::Subscribe] },
+    ];
+    let server = TestServer::start_with(cfg).await;
+    let ask = |token: Option<&'static str>| {
+        let mut req = reqwest::Client::new().post(server.url("/api/llm/chat/completions")).json(&chat_body());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let resp = req.send().await.expect("POST");
+            let status = resp.status();
+            (status, resp.json::<serde_json::Value>().await.expect("JSON body"))
+        }
+    };
+    let (status, body) = ask(None).await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (401, Some("unauthorized")), "{body}");
+    let (status, body) = ask(Some("read-token-0123456789")).await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(fixture.requests(), 0, "refused requests never reach the upstream (nor its key)");
+    let (status, body) = ask(Some("page-token-0123456789")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fixture.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_body_over_max_body_bytes_is_refused_with_413() {
+    let fixture = LlmFixture::start(Script::Ok).await;
+    let mut cfg = proxy_config(&fixture.url);
+    cfg.llm.max_body_bytes = 4 * 1024;
+    let server = TestServer::start_with(cfg).await;
+    let big = json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(8 * 1024)}]});
+    let resp = reqwest::Client::new().post(server.url("/api/llm/chat/completions")).json(&big).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "too_large", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("4096"), "{body}");
+    assert_eq!(fixture.requests(), 0);
+}

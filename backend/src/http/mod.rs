@@ -135,8 +135,9 @@ fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
 pub(crate) fn routes(state: AppState) -> Router {
     let www = state.config().www_dir.clone();
     let report_limit = state.config().reports.max_report_bytes;
+    let llm_limit = state.config().llm.max_body_bytes;
     let mut router = Router::new()
-        .route("/api/llm/chat/completions", post(crate::llm::chat))
+        .route("/api/llm/chat/completions", post(crate::llm::chat).layer(DefaultBodyLimit::max(llm_limit)))
         .route("/api/llm/health", get(crate::llm::health));
     if state.config().demo {
         router = router

@@ -148,6 +148,10 @@ impl Writer<'_> {
                     return WriterEnd::Broken;
                 }
                 if let Some(req) = asked {
+                    if req.code == close::SLOW_CONSUMER {
+                        // Only `Peer::push` asks for this close: its queue was full.
+                        self.state.inner.metrics.drop("outbound_queue_full");
+                    }
                     // What was queued before the close (typically the error frames explaining it) goes first.
                     while let Ok(item) = self.queue.try_recv() {
                         if self.handle(item).await.is_err() {
