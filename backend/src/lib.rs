@@ -168,14 +168,34 @@ pub async fn run(
         watcher.inner.shutdown.trigger();
     });
     let mut stop = signal.subscribe();
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move { shutdown::signalled(&mut stop).await })
-        .await;
+    let mut serve = tokio::spawn(
+        axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(async move { shutdown::signalled(&mut stop).await })
+            .into_future(),
+    );
+    let mut asked = signal.subscribe();
+    let ended = tokio::select! {
+        r = &mut serve => Some(r),
+        () = shutdown::signalled(&mut asked) => None,
+    };
     signal.trigger();
     trigger.abort();
-    let grace = Duration::from_millis(state.config().shutdown.grace_ms);
-    if !signal.drained(grace).await {
+    // One deadline for everything: HTTP requests still running (an LLM call, a demo
+    // hang) and WebSocket connections saying goodbye.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(state.config().shutdown.grace_ms);
+    let served = match ended {
+        Some(r) => r,
+        None => match tokio::time::timeout_at(deadline, &mut serve).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("HTTP requests still running after the shutdown grace period; exiting anyway");
+                serve.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+    if !signal.drained(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
         tracing::warn!("connections still open after the shutdown grace period; exiting anyway");
     }
-    served
+    served.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }

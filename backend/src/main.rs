@@ -98,6 +98,13 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown requested");
+    // A second Ctrl-C means "now": skip the grace period.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("bridge-backend: second interrupt, exiting without waiting");
+            std::process::exit(130);
+        }
+    });
 }
 
 /// What `--check-config` prints in place of a secret.

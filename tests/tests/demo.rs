@@ -69,3 +69,20 @@ async fn drops_sockets_and_refuses_upgrades_while_faulted() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_past_the_grace_period_for_a_hanging_request() {
+    let mut cfg = demo();
+    cfg.shutdown.grace_ms = 500;
+    let server = TestServer::start_with(cfg).await;
+    fault(&server, json!({"target": "echo", "mode": "hang", "duration_ms": 30_000})).await;
+    let hanging = tokio::spawn(reqwest::get(server.url("/api/demo/echo")));
+    // Give the request time to reach the server (not a timing assertion: only an upper bound is checked).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!hanging.is_finished(), "the request hangs");
+    let started = std::time::Instant::now();
+    server.stop().await.expect("clean shutdown");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?} with a 30 s hang in flight and a 500 ms grace");
+    assert!(took >= Duration::from_millis(400), "the request had its grace period: {took:?}");
+}
