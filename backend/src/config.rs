@@ -284,7 +284,7 @@ impl Role {
 pub struct Token {
     /// Who holds it (appears in logs, as the publisher, and as the identity for agent takeover).
     pub name: String,
-    /// The secret (at least 16 characters).
+    /// The secret (16 to 512 bytes).
     pub token: String,
     /// What it may do.
     pub roles: Vec<Role>,
@@ -466,8 +466,13 @@ impl Config {
             return invalid("reports.forget_after_ms", "must be at least reports.stale_after_ms".into());
         }
         for t in &self.auth.tokens {
-            if t.token.len() < 16 {
-                return invalid("auth.tokens", format!("the token of \"{}\" is shorter than 16 characters", t.name));
+            let max = bridge_core::protocol::rules::MAX_TOKEN_BYTES;
+            if t.token.len() < 16 || t.token.len() > max {
+                let why = format!(
+                    "the token of \"{}\" must be 16 to {max} bytes long (a hello carries at most {max})",
+                    t.name
+                );
+                return invalid("auth.tokens", why);
             }
             if t.roles.is_empty() {
                 return invalid("auth.tokens", format!("\"{}\" has no roles", t.name));
@@ -541,7 +546,9 @@ mod tests {
         c.auth.tokens.push(Token { name: "ops".into(), token: "0123456789abcdef".into(), roles: vec![Role::Publish] });
         assert!(c.validate().is_ok());
         c.auth.tokens[0].token = "short".into();
-        assert!(c.validate().unwrap_err().to_string().contains("shorter than 16"));
+        assert!(c.validate().unwrap_err().to_string().contains("must be 16 to 512 bytes"));
+        c.auth.tokens[0].token = "x".repeat(513);
+        assert!(c.validate().unwrap_err().to_string().contains("must be 16 to 512 bytes"));
     }
 
     #[test]
