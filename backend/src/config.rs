@@ -205,6 +205,9 @@ pub struct Agents {
     pub queue_messages: usize,
     /// Bytes of unacknowledged messages kept per agent (default 1 MiB).
     pub queue_bytes: usize,
+    /// Bytes of unacknowledged messages kept for all agents together (default 256 MiB), so
+    /// `max_agents` × `queue_bytes` (10 GiB) is never reached.
+    pub total_queue_bytes: usize,
     /// Longest `expires_in_ms` honoured; also the expiry of messages that set none (ms, default 24 h).
     pub max_expiry_ms: u64,
     /// (sender, id) pairs remembered for deduplication (default 100,000).
@@ -219,6 +222,7 @@ impl Default for Agents {
             max_agents: 10_000,
             queue_messages: 1_000,
             queue_bytes: 1024 * 1024,
+            total_queue_bytes: 256 * 1024 * 1024,
             max_expiry_ms: 86_400_000,
             dedup_entries: 100_000,
             dedup_ttl_ms: 86_400_000,

@@ -484,3 +484,30 @@ async fn acking_an_expired_message_is_unknown_message() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn all_queues_together_stay_within_total_queue_bytes() {
+    let mut cfg = config();
+    // Room for two of the ~480-byte messages below, across all agents.
+    cfg.agents.total_queue_bytes = 1_000;
+    let server = TestServer::start_with(cfg).await;
+    let mut alice = agent(&server, "alice").await;
+    agent(&server, "bob").await.close().await;
+    agent(&server, "carol").await.close().await;
+    wait_online(&server, 1).await;
+    let big = json!("x".repeat(400));
+    assert_eq!(send(&mut alice, "m1", "bob", big.clone()).await["status"], "queued");
+    assert_eq!(send(&mut alice, "m2", "carol", big.clone()).await["status"], "queued");
+    alice.send(send_frame("m3", "carol", big.clone())).await;
+    let e = alice.expect_error("queue_full").await;
+    assert_eq!((e["id"].as_str(), e["retryable"].as_bool()), (Some("m3"), Some(true)));
+    assert!(e["message"].as_str().unwrap().contains("the server holds its limit"), "{e}");
+
+    // bob takes and acks his: the room is shared, so carol's message now fits.
+    let mut bob = server.client("/agents", "bob").await;
+    assert_eq!(register(&mut bob, "bob", json!({})).await["queued"], 1);
+    expect_message(&mut bob, "m1", "alice").await;
+    ack_message(&mut bob, "m1", "alice").await;
+    ping(&mut bob, 1).await;
+    assert_eq!(send(&mut alice, "m3", "carol", big).await["status"], "queued");
+}

@@ -70,6 +70,8 @@ pub(crate) struct Directory {
     by_peer: HashMap<u64, String>,
     accepted: DedupWindow<(String, Id), DeliveryStatus>,
     watchers: HashMap<u64, Arc<Peer>>,
+    /// Bytes queued for all agents together (bounded by `agents.total_queue_bytes`).
+    total_bytes: usize,
     config: config::Agents,
 }
 
@@ -84,6 +86,7 @@ impl Directory {
             by_peer: HashMap::new(),
             accepted: DedupWindow::new(config.dedup_entries, Duration::from_millis(config.dedup_ttl_ms)),
             watchers: HashMap::new(),
+            total_bytes: 0,
             config: config.clone(),
         }
     }
@@ -152,7 +155,7 @@ impl Directory {
         agent.holder = identity;
         agent.since = unix_ms();
         agent.last_change = now;
-        purge_expired(agent, now);
+        self.total_bytes -= purge_expired(agent, now);
         let queued = u32::try_from(agent.queue.len()).unwrap_or(u32::MAX);
         self.by_peer.insert(peer.id, reg.agent.clone());
         if reg.presence {
@@ -206,13 +209,20 @@ impl Directory {
                 format!("no agent \"{}\" has registered on this server; use discover to list agents", msg.to),
             )
         })?;
-        purge_expired(agent, now);
+        self.total_bytes -= purge_expired(agent, now);
         let bytes = msg.content.get().len() + msg.message_type.len() + from.len() + 64;
         if agent.queue.len() >= max_messages || agent.queue_bytes + bytes > max_bytes {
             return Err(error(
                 &msg.id,
                 ErrorCode::QueueFull,
                 format!("\"{}\" has too many unacknowledged messages; retry later", msg.to),
+            ));
+        }
+        if self.total_bytes + bytes > self.config.total_queue_bytes {
+            return Err(error(
+                &msg.id,
+                ErrorCode::QueueFull,
+                "the server holds its limit of unacknowledged agent messages; retry later".into(),
             ));
         }
         let expiry = msg.expires_in_ms.map_or(max_expiry, Duration::from_millis).min(max_expiry);
@@ -238,6 +248,7 @@ impl Directory {
             None => DeliveryStatus::Queued,
         };
         agent.queue_bytes += queued.bytes;
+        self.total_bytes += queued.bytes;
         agent.queue.push_back(queued);
         self.accepted.insert(key, status, now);
         Ok((status, false))
@@ -247,11 +258,12 @@ impl Directory {
     pub(crate) fn ack(&mut self, peer: &Peer, id: &Id, from: &str) -> Result<(), FrameError> {
         let name = self.registered(peer, id)?.to_owned();
         let agent = self.agents.get_mut(&name).expect("registered agents exist");
-        purge_expired(agent, Instant::now());
+        self.total_bytes -= purge_expired(agent, Instant::now());
         match agent.queue.iter().position(|m| m.id == *id && m.from == from) {
             Some(i) => {
                 let m = agent.queue.remove(i).expect("index from position");
                 agent.queue_bytes -= m.bytes;
+                self.total_bytes -= m.bytes;
                 Ok(())
             }
             None => Err(error(
@@ -347,10 +359,12 @@ impl Directory {
     }
 }
 
-fn purge_expired(agent: &mut Agent, now: Instant) {
-    let before = agent.queue.len();
+/// Drops expired messages; returns the bytes freed.
+fn purge_expired(agent: &mut Agent, now: Instant) -> usize {
+    let (count, bytes) = (agent.queue.len(), agent.queue_bytes);
     agent.queue.retain(|m| m.expires_at > now);
-    if agent.queue.len() != before {
+    if agent.queue.len() != count {
         agent.queue_bytes = agent.queue.iter().map(|m| m.bytes).sum();
     }
+    bytes - agent.queue_bytes
 }
