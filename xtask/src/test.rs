@@ -111,9 +111,9 @@ fn crate_of(binary: &str) -> String {
     match binary {
         "bridge_core" | "properties" => "bridge-core".into(),
         "bridge_wasm" | "browser" => "bridge-wasm".into(),
-        "bridge_backend" => "bridge-backend".into(),
+        "bridge_backend" | "check_config" => "bridge-backend".into(),
         "xtask" => "xtask".into(),
-        // Every other test binary is one of tests/tests/*.rs.
+        // Every other test binary is one of tests/tests/*.rs (backend/tests/check_config.rs is above).
         _ => "bridge-tests".into(),
     }
 }
