@@ -605,7 +605,7 @@ function breakerTile() {
       el("div", null, el("dt", { textContent: "failures", title: "consecutive failures / failures that open it" }), el("dd.fails")),
       el("div", null, el("dt", { textContent: "trips" }), el("dd.trips")),
       el("div", null, el("dt", { textContent: "in state" }), el("dd.in-state")),
-      el("div", null, el("dt", { textContent: "last open lasted", title: "how long the last open period lasted" }), el("dd.last-open")),
+      el("div", null, el("dt", { textContent: "last open", title: "how long the last open period lasted" }), el("dd.last-open")),
       el("div", null, el("dt", { textContent: "next trial" }), el("dd.next")),
       el("div", null, el("dt", { textContent: "ok / fail / refused", title: "calls that succeeded / failed / were refused while open" }), el("dd.totals")),
     ),
