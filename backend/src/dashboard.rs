@@ -70,7 +70,11 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Ite
                 () = crate::shutdown::signalled(&mut stop) => return None,
             };
             let event = match next {
-                Next::Tick => status(&state),
+                Next::Tick => {
+                    // An open dashboard is someone watching: it keeps the idle timeout away.
+                    state.touch();
+                    status(&state)
+                }
                 Next::Change(Ok(Change::Report(bridge, point))) => {
                     Event::default().event("report").data(json!({"bridge": bridge, "point": point}).to_string())
                 }

@@ -382,6 +382,20 @@ async fn idle_timeout_waits_while_a_connection_is_open() {
     assert!(result.is_ok(), "{result:?}");
 }
 
+#[tokio::test]
+async fn idle_timeout_waits_while_a_dashboard_is_open() {
+    let mut cfg = config();
+    cfg.idle_timeout_ms = 1_500;
+    let server = TestServer::start_with(cfg).await;
+    // Three status ticks (one a second) outlast the 1.5 s idle timeout: the open stream keeps the server up.
+    let ticks = sse_events(&server, 3, |kind, _| kind == "status").await;
+    assert_eq!(ticks.len(), 3);
+    assert_eq!(reqwest::get(server.url("/livez")).await.expect("still serving").status(), 200);
+    // The stream was dropped with `sse_events`: now the server goes idle and stops.
+    let result = server.finished_within(Duration::from_secs(6)).await.expect("idle once the dashboard closed");
+    assert!(result.is_ok(), "{result:?}");
+}
+
 /// Reads SSE events from `/api/dashboard/stream` until `want` of them matched.
 async fn sse_events(
     server: &TestServer,
