@@ -64,7 +64,7 @@ async fn run(mut sink: Sink, mut stream: Stream, state: AppState, kind: SocketKi
         return;
     }
     state.inner.metrics.frames_out(kind.as_str(), "welcome", 1);
-    tracing::debug!(session, client = %hello.client, "connected");
+    tracing::debug!(session, client = %hello.client, token = %peer.grant.name, "connected");
 
     let start = Instant::now();
     let last_seen = AtomicU64::new(0);
