@@ -380,11 +380,14 @@ async fn send_a2a_across_a_forced_reconnect_is_delivered_exactly_once() {
 #[wasm_bindgen_test]
 async fn send_a2a_while_disconnected_waits_in_the_outbox_and_goes_out_once() {
     let receiver = unique("recv-");
+    // The receiver registers first, so the server knows the name whenever the re-sent
+    // message arrives (the bridge may reconnect before the receiver is back).
+    let _first = RawAgent::register(&receiver).await;
     let b = a2a_pair(&receiver).await;
-    // Cut every agents connection (the receiver is not connected yet: its messages queue).
+    // Cut every agents connection: the bridge's and the receiver's.
     fault(json!({"target": "agents", "mode": "drop"})).await;
     let p = b.send_a2a(js(json!({"to": receiver, "messageType": "note", "content": 2})));
-    // The receiver must be known to the server: register it after the cut.
+    // The receiver comes back (taking its name over) and gets the message, queued or live.
     let agent = RawAgent::register(&receiver).await;
     let ack = rust(&done(p).await.expect("acked after the reconnect"));
     assert_eq!(ack["type"], "ack", "{ack}");
