@@ -4,13 +4,13 @@
 // Test hooks: #conn[data-conn], body[data-snapshots] (snapshots received), article[data-bridge-id][data-health][data-stale]
 // [data-history-points], .breaker[data-breaker][data-state] .state-word, .op[data-tool].
 
+import { COMPONENT_ORDER, STATE_WORDS, badge, duration, setData, setText } from "/ui.js";
+
 const STREAM_URL = "/api/dashboard/stream";
 const HISTORY_POINTS = 600; // what the backend keeps per bridge
 const WATCHDOG_MS = 5000; // status arrives every second: silence this long means a dead stream
 const TIMELINE_MS = 2 * 60_000; // breaker timelines show the last 2 minutes
 const RATE_POINTS = 300; // backend rate history kept on the page (5 min)
-const COMPONENT_ORDER = ["backend", "evolutionSocket", "agentSocket", "webmcp", "llm"];
-const STATE_WORDS = { closed: "closed", open: "open", half_open: "half-open", forced_open: "forced open" };
 const REASONS = {
   consecutive_failures: "consecutive failures",
   failure_rate: "failure rate",
@@ -41,28 +41,6 @@ function el(spec, props, ...children) {
   return e;
 }
 
-function setText(e, text) {
-  const t = String(text);
-  if (e.textContent !== t) e.textContent = t;
-}
-
-function setData(e, key, value) {
-  const v = String(value);
-  if (e.dataset[key] !== v) e.dataset[key] = v;
-}
-
-function duration(ms) {
-  if (ms == null || !Number.isFinite(ms)) return "–";
-  ms = Math.max(0, ms);
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.floor(s % 60)} s`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
-}
-
 const latencyNum = (v) => (v == null ? "–" : v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString("en-US"));
 const latency = (v) => (v == null ? "–" : `${latencyNum(v)} ms`);
 const count = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US"));
@@ -70,12 +48,6 @@ const perSecond = (v) => (v == null ? "–" : v >= 100 ? Math.round(v).toLocaleS
 const percent = (r) => (r == null ? "–" : r === 1 ? "100 %" : `${(r * 100).toFixed(1)} %`);
 const bytes = (b) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 const clock = (unixMs) => new Date(unixMs).toLocaleTimeString([], { hour12: false });
-
-function badge(e, kind, value, word) {
-  e.classList.add("badge");
-  setData(e, kind, value);
-  setText(e, word ?? value);
-}
 
 /** Keeps `parent`'s keyed children in step with `items` ([key, value]); returns nothing. */
 function syncKeyed(parent, items, attr, create, update, destroy) {

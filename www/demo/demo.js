@@ -1,6 +1,7 @@
 // The demo page: one bridge, its live state, its WebMCP tools, a traffic
 // generator and (with `--demo`) the backend's fault switch.
 import init, { Bridge, version } from "/pkg/bridge_wasm.js";
+import { COMPONENT_ORDER, STATE_WORDS, badge, duration, setText } from "/ui.js";
 
 /** What this page gives `new Bridge(...)`: quick health checks and reports, quick breaker recovery. */
 const CONFIG = { healthIntervalMs: 2000, reportIntervalMs: 2000, breaker: { resetTimeoutMs: 5000 } };
@@ -8,8 +9,6 @@ const TRAFFIC_EVERY_MS = 300;
 const TRAFFIC_MAX_IN_FLIGHT = 8;
 const SOCKET_TARGETS = new Set(["evolution", "agents"]);
 const SOCKET_MODES = new Set(["drop", "cut_after_accept"]);
-const COMPONENT_ORDER = ["backend", "evolutionSocket", "agentSocket", "webmcp", "llm"];
-const STATE_WORDS = { closed: "closed", open: "open", half_open: "half-open", forced_open: "forced open" };
 /** Example inputs for the built-in tools (any other tool starts from `{}`). */
 const EXAMPLES = {
   get_os_state: {},
@@ -28,22 +27,7 @@ let agentNote = "";
 const pageNow = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function setText(el, text) {
-  const t = String(text);
-  if (el.textContent !== t) el.textContent = t;
-}
-
-function duration(ms) {
-  if (ms == null || !Number.isFinite(ms)) return "–";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-const ago = (at) => (at == null ? "never" : `${duration(Math.max(0, pageNow() - at))} ago`);
+const ago = (at) => (at == null ? "never" : `${duration(pageNow() - at)} ago`);
 const num = (v) => (v == null ? "–" : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 const ms = (v) => (v == null ? "–" : `${num(v)} ms`);
 
@@ -71,12 +55,6 @@ function syncRows(tbody, entries, columns, update) {
   if (entries.length === 0 && !tbody.querySelector(".empty")) {
     tbody.innerHTML = `<tr class="empty"><td colspan="${columns}">none yet</td></tr>`;
   } else if (entries.length) tbody.querySelector(".empty")?.remove();
-}
-
-function badge(el, attr, value, word = value) {
-  if (el.dataset[attr] !== value) el.dataset[attr] = value;
-  el.classList.add("badge");
-  setText(el, word);
 }
 
 // ---------------------------------------------------------------- usage snippet
@@ -139,12 +117,12 @@ function renderState(bridge) {
       setText(td[0], b.name);
       if (!td[1].firstChild) td[1].append(document.createElement("span"));
       let word = STATE_WORDS[b.state] ?? b.state;
-      if (b.state === "open" && b.retryAt != null) word += ` · trial in ${duration(Math.max(0, b.retryAt - pageNow()))}`;
+      if (b.state === "open" && b.retryAt != null) word += ` · trial in ${duration(b.retryAt - pageNow())}`;
       badge(td[1].firstChild, "state", b.state, word);
       setText(td[2], `${b.consecutiveFailures} / ${b.config.failureThreshold}`);
       setText(td[3], b.trips);
       setText(td[4], b.rejections);
-      setText(td[5], duration(Math.max(0, pageNow() - b.since)));
+      setText(td[5], duration(pageNow() - b.since));
       if (!td[6].firstChild) {
         const reset = Object.assign(document.createElement("button"), { type: "button", textContent: "Reset" });
         const isolate = Object.assign(document.createElement("button"), { type: "button", textContent: "Isolate" });
