@@ -92,7 +92,13 @@ async fn a_slow_upstream_times_out_within_the_deadline() {
 async fn bad_bodies_and_health() {
     let fixture = LlmFixture::start(Script::Ok).await;
     let server = TestServer::start_with(proxy_config(&fixture.url)).await;
-    let resp = reqwest::Client::new().post(server.url("/api/llm/chat/completions")).body("[1,2]").send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url("/api/llm/chat/completions"))
+        .header("content-type", "application/json")
+        .body("[1,2]")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(fixture.requests(), 0, "bad input never reaches the upstream");
     let health = reqwest::get(server.url("/api/llm/health")).await.unwrap();

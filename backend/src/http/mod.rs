@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::{Grant, TokenError};
 use crate::config::Role;
 
+mod guard;
 mod health;
 mod metrics;
 mod publish;
@@ -161,5 +162,9 @@ pub(crate) fn routes(state: AppState) -> Router {
     } else {
         router
     };
-    router.layer(axum::middleware::from_fn_with_state(state.clone(), touch)).layer(cors(&state)).with_state(state)
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), touch))
+        .layer(cors(&state))
+        .with_state(state)
 }
