@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use bridge_core::protocol::{ClientFrame, ErrorCode, FrameError};
+
 use crate::config::{Auth, Role};
 
 /// A caller's identity and what it may do.
@@ -77,6 +79,15 @@ impl Gate {
     pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
         self.origins.iter().any(|pattern| origin_matches(pattern, origin))
+    }
+}
+
+/// The `forbidden` error for a frame whose token lacks `role`.
+pub(crate) fn forbidden(frame: &ClientFrame, role: Role) -> FrameError {
+    FrameError {
+        code: ErrorCode::Forbidden,
+        message: format!("\"{}\" needs a token with the \"{}\" role", frame.kind(), role.as_str()),
+        id: frame.id().cloned(),
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Enable the demo fault switch (`/api/demo/faults`; loopback binds only; default false).
     pub demo: bool,
+    /// This node's name in status, metrics and logs (default empty: `node-` and 8 random hex
+    /// digits, new at every start). 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    pub node_id: String,
     /// Per-connection limits.
     pub limits: Limits,
     /// Heartbeats and handshake timing.
@@ -73,6 +76,7 @@ impl Default for Config {
             allow_insecure_remote: false,
             idle_timeout_ms: 0,
             demo: false,
+            node_id: String::new(),
             limits: Limits::default(),
             heartbeat: Heartbeat::default(),
             evolution: Evolution::default(),
@@ -433,6 +437,12 @@ impl Config {
                     self.bind
                 ),
             );
+        }
+        if !self.node_id.is_empty()
+            && (self.node_id.len() > 64
+                || !self.node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return invalid("node_id", format!("\"{}\" must be 1 to 64 of A-Z a-z 0-9 . _ -", self.node_id));
         }
         if self.demo && !self.bind.is_loopback() {
             return invalid("demo", "the demo fault switch is only allowed on a loopback bind".into());

@@ -17,17 +17,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::AppState;
-use crate::http::ApiError;
 use crate::sync::lock;
 
 const TARGETS: [&str; 7] = ["echo", "readyz", "reports", "publish", "llm", "evolution", "agents"];
@@ -44,11 +37,12 @@ pub(crate) enum Mode {
     CutAfterAccept,
 }
 
+/// `POST /api/demo/faults`'s body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaultRequest {
-    target: String,
-    mode: Mode,
+    pub(crate) target: String,
+    pub(crate) mode: Mode,
     #[serde(default)]
     status: Option<u16>,
     #[serde(default)]
@@ -76,7 +70,7 @@ pub(crate) struct Faults {
 }
 
 /// What a request to a faulty target gets.
-enum Effect {
+pub(crate) enum Effect {
     Status(u16, Option<u64>),
     Hang(Instant),
 }
@@ -93,7 +87,7 @@ impl Faults {
     }
 
     /// The effect on the next request to `target`, if a fault is active (counts it).
-    fn take(&self, target: &str) -> Option<Effect> {
+    pub(crate) fn take(&self, target: &str) -> Option<Effect> {
         let mut active = lock(&self.active);
         let now = Instant::now();
         let f = active.get_mut(target).filter(|f| f.mode != Mode::CutAfterAccept)?;
@@ -118,7 +112,8 @@ impl Faults {
         }
     }
 
-    fn list(&self) -> Value {
+    /// The active faults.
+    pub(crate) fn list(&self) -> Value {
         let now = Instant::now();
         let active = lock(&self.active);
         let mut v: Vec<Value> = active
@@ -134,109 +129,64 @@ impl Faults {
     }
 }
 
-fn target_of(path: &str) -> Option<&'static str> {
-    match path {
-        "/api/demo/echo" => Some("echo"),
-        "/readyz" => Some("readyz"),
-        "/api/evolution/publish" => Some("publish"),
-        p if p.starts_with("/api/bridges/") && p.ends_with("/report") => Some("reports"),
-        p if p.starts_with("/api/llm/") => Some("llm"),
-        _ => None,
-    }
+/// What [`Faults::set`] asks of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Nothing more.
+    Set,
+    /// Cut the target socket's connections now (`drop`, or a fault on a socket, so clients notice at once).
+    DropConnections,
+    /// Only cut the target socket's connections: nothing is remembered.
+    DropOnly,
 }
 
-/// Middleware applying HTTP faults.
-pub(crate) async fn apply(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(target) = target_of(req.uri().path()) else { return next.run(req).await };
-    match state.inner.faults.take(target) {
-        None => next.run(req).await,
-        Some(Effect::Status(status, retry_after)) => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut resp = (
-                code,
-                Json(json!({"code": "demo_fault", "message": format!("demo fault on {target}"), "retryable": true})),
-            )
-                .into_response();
-            if let Some(s) = retry_after
-                && let Ok(v) = HeaderValue::from_str(&s.to_string())
-            {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
+impl Faults {
+    /// Sets the fault `req` asks for; Err says what is wrong with it.
+    pub(crate) fn set(&self, req: &FaultRequest) -> Result<Applied, String> {
+        if !TARGETS.contains(&req.target.as_str()) {
+            return Err(format!("unknown target \"{}\"; use one of {}", req.target, TARGETS.join(", ")));
+        }
+        let socket = self.is_socket(&req.target);
+        if req.mode == Mode::Drop {
+            if !socket {
+                return Err("mode \"drop\" applies to the evolution and agents sockets only".into());
             }
-            resp
+            return Ok(Applied::DropOnly);
         }
-        Some(Effect::Hang(until)) => {
-            tokio::time::sleep_until(until).await;
-            (
-                StatusCode::GATEWAY_TIMEOUT,
-                Json(json!({"code": "demo_fault", "message": "demo hang ended", "retryable": true})),
-            )
-                .into_response()
+        if req.mode == Mode::CutAfterAccept && !socket {
+            return Err("mode \"cut_after_accept\" applies to the evolution and agents sockets only".into());
         }
-    }
-}
-
-/// `GET /api/demo/echo`.
-pub(crate) async fn echo(State(state): State<AppState>) -> Json<Value> {
-    let n = state.inner.faults.echoes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    Json(json!({"ok": true, "n": n, "at": crate::evolution::unix_ms()}))
-}
-
-/// `POST /api/demo/faults`.
-pub(crate) async fn set(
-    State(state): State<AppState>,
-    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if !TARGETS.contains(&req.target.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "unknown target \"{}\"; use one of {}",
-            req.target,
-            TARGETS.join(", ")
-        )));
-    }
-    let socket = matches!(req.target.as_str(), "evolution" | "agents");
-    if req.mode == Mode::Drop {
-        if !socket {
-            return Err(ApiError::bad_request("mode \"drop\" applies to the evolution and agents sockets only"));
-        }
-        let n = state.drop_connections(&req.target);
-        return Ok(Json(json!({"dropped": n, "active": state.inner.faults.list()})));
-    }
-    if req.mode == Mode::CutAfterAccept && !socket {
-        return Err(ApiError::bad_request(
-            "mode \"cut_after_accept\" applies to the evolution and agents sockets only",
-        ));
-    }
-    let status = match req.mode {
-        Mode::Status => req
-            .status
-            .filter(|s| (100..=599).contains(s))
-            .ok_or_else(|| ApiError::bad_request("mode \"status\" needs a status between 100 and 599"))?,
-        _ => 503,
-    };
-    let fault = Fault {
-        mode: req.mode,
-        status,
-        retry_after_s: req.retry_after_s,
-        until: Instant::now() + Duration::from_millis(req.duration_ms.unwrap_or(10_000).min(600_000)),
-        remaining: req.count,
-    };
-    lock(&state.inner.faults.active).insert(req.target.clone(), fault);
-    if socket && req.mode != Mode::CutAfterAccept {
+        let status = match req.mode {
+            Mode::Status => req
+                .status
+                .filter(|s| (100..=599).contains(s))
+                .ok_or("mode \"status\" needs a status between 100 and 599")?,
+            _ => 503,
+        };
+        let fault = Fault {
+            mode: req.mode,
+            status,
+            retry_after_s: req.retry_after_s,
+            until: Instant::now() + Duration::from_millis(req.duration_ms.unwrap_or(10_000).min(600_000)),
+            remaining: req.count,
+        };
+        lock(&self.active).insert(req.target.clone(), fault);
+        tracing::info!(target = %req.target, mode = ?req.mode, "demo fault set");
         // Existing connections go too, so clients notice the outage now.
-        state.drop_connections(&req.target);
+        Ok(if socket && req.mode != Mode::CutAfterAccept { Applied::DropConnections } else { Applied::Set })
     }
-    tracing::info!(target = %req.target, mode = ?req.mode, "demo fault set");
-    Ok(Json(json!({"active": state.inner.faults.list()})))
-}
 
-/// `GET /api/demo/faults`.
-pub(crate) async fn get(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"active": state.inner.faults.list()}))
-}
+    fn is_socket(&self, target: &str) -> bool {
+        matches!(target, "evolution" | "agents")
+    }
 
-/// `DELETE /api/demo/faults`.
-pub(crate) async fn clear(State(state): State<AppState>) -> Json<Value> {
-    lock(&state.inner.faults.active).clear();
-    Json(json!({"active": []}))
+    /// Ends every fault.
+    pub(crate) fn clear(&self) {
+        lock(&self.active).clear();
+    }
+
+    /// Counts a call of the echo endpoint; returns how many so far.
+    pub(crate) fn echo(&self) -> u64 {
+        self.echoes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
 }

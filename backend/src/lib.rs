@@ -2,132 +2,51 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: every setting, layered defaults < file < env < flags.
-//! - `ws`: WebSocket plumbing shared by both sockets (upgrade, reader,
-//!   writer with a bounded queue, heartbeats, limits).
-//! - `evolution`: the event log, publish, subscriptions with resume, and
-//!   request routing to handlers.
-//! - `agents`: agent names, messages with acks, offline queues, presence.
-//! - `reports`: the latest report of every bridge.
-//! - `http`: health, status, metrics, reports and publish over HTTP, static files.
-//! - `auth`, `metrics`, `process`, `shutdown`, `dedup`, `sync`: supporting pieces.
+//! The modules form layers; each uses only those below it.
+//!
+//! 1. Leaves, used by everyone: [`config`], `error` (the HTTP error), `clock`,
+//!    `auth`, `metrics`, `wire` (encoding frames), `mailbox` (what state needs from
+//!    a connection), `activity`, `dedup`, `shutdown`, `process`, `sync`.
+//! 2. `store`: every domain's state behind one trait each; the embedded
+//!    `memory` store and the `nats` store (JetStream) implement them.
+//! 3. `ws`: the WebSocket transport, a connection engine blind to what frames mean.
+//! 4. Domains: `evolution` and `agents` (the two sockets' services), `reports`,
+//!    `llm` (the proxy), `demo` (the fault switch).
+//! 5. `state` composes a node; `http` holds every route; this file serves them.
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener the caller bound,
 //! until the caller's shutdown future completes. `main` and the tests share both.
 
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::time::Instant;
 
+mod activity;
 mod agents;
 mod auth;
+mod clock;
 pub mod config;
-mod dashboard;
 mod dedup;
 mod demo;
+mod error;
 mod evolution;
 mod http;
 mod llm;
+mod mailbox;
 mod metrics;
 mod process;
 mod reports;
 mod shutdown;
+mod state;
+mod store;
 mod sync;
+mod wire;
 mod ws;
 
 pub use config::Config;
-
-/// Shared state of one running server.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: Config,
-    started: Instant,
-    gate: auth::Gate,
-    evolution: Arc<evolution::EvolutionHub>,
-    agents: Mutex<agents::Directory>,
-    reports: Mutex<reports::ReportStore>,
-    metrics: metrics::Metrics,
-    shutdown: shutdown::Shutdown,
-    connections: AtomicUsize,
-    next_peer_id: AtomicU64,
-    /// Milliseconds since `started` of the last HTTP request or connection change.
-    last_activity: AtomicU64,
-    cpu: Mutex<process::CpuMeter>,
-    llm: llm::LlmProxy,
-    faults: demo::Faults,
-    /// Every live connection, by id (for the demo's drop and for status).
-    live: Mutex<std::collections::HashMap<u64, Arc<ws::Peer>>>,
-}
-
-impl AppState {
-    /// State for a server with `config` listening on `local` (its own origin is always allowed).
-    pub fn new(config: Config, local: SocketAddr) -> Self {
-        let inner = Inner {
-            gate: auth::Gate::new(&config.auth, local),
-            evolution: Arc::new(evolution::EvolutionHub::new(&config.evolution)),
-            agents: Mutex::new(agents::Directory::new(&config.agents)),
-            reports: Mutex::new(reports::ReportStore::new(&config.reports)),
-            metrics: metrics::Metrics::new(),
-            shutdown: shutdown::Shutdown::new(),
-            connections: AtomicUsize::new(0),
-            next_peer_id: AtomicU64::new(1),
-            last_activity: AtomicU64::new(0),
-            cpu: Mutex::new(process::CpuMeter::new()),
-            llm: llm::LlmProxy::new(&config.llm),
-            faults: demo::Faults::default(),
-            live: Mutex::new(std::collections::HashMap::new()),
-            started: Instant::now(),
-            config,
-        };
-        Self { inner: Arc::new(inner) }
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    /// Time since the server started.
-    pub fn uptime(&self) -> Duration {
-        self.inner.started.elapsed()
-    }
-
-    /// Records activity (an HTTP request, a connection opening or closing).
-    fn touch(&self) {
-        self.inner.last_activity.store(self.uptime().as_millis() as u64, Ordering::Relaxed);
-    }
-
-    /// Cuts every connection of socket `target` (`evolution` or `agents`) without a close frame.
-    fn drop_connections(&self, target: &str) -> usize {
-        let live = sync::lock(&self.inner.live);
-        let mut n = 0;
-        for peer in live.values().filter(|p| p.kind.as_str() == target) {
-            peer.close(ws::ABORT, "dropped by the demo fault switch");
-            n += 1;
-        }
-        n
-    }
-
-    /// Time since the last activity, or zero while any connection is open.
-    fn idle_for(&self) -> Duration {
-        if self.inner.connections.load(Ordering::Relaxed) > 0 {
-            return Duration::ZERO;
-        }
-        let last = Duration::from_millis(self.inner.last_activity.load(Ordering::Relaxed));
-        self.uptime().saturating_sub(last)
-    }
-}
+pub use state::AppState;
 
 /// The router: every route of the backend.
 pub fn app(state: AppState) -> Router {
@@ -143,7 +62,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
-    let state = AppState::new(config, local);
+    let state = AppState::open(config, local).await.map_err(std::io::Error::other)?;
     let signal = state.inner.shutdown.clone();
     let idle_limit = Duration::from_millis(state.config().idle_timeout_ms);
     let watcher = state.clone();

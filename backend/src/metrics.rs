@@ -118,7 +118,7 @@ impl Metrics {
         self.totals[2].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn drop(&self, reason: &'static str) {
+    pub(crate) fn dropped(&self, reason: &'static str) {
         self.drops.get_or_create(&ReasonLabel { reason }).inc();
     }
 

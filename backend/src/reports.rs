@@ -1,265 +1,84 @@
-//! The latest state report of every bridge, bounded: at most `max_bridges`,
-//! the longest-silent forgotten first, and any bridge silent for
-//! `forget_after` dropped.
+//! Bridge reports: what a report must look like to be taken (the shared
+//! `BridgeReport` type, a bridge id in the URL that matches its body), and the
+//! store that keeps them.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Serialize;
-use tokio::time::Instant;
+use bridge_core::protocol::rules;
+use bridge_core::report::BridgeReport;
+use serde_json::Value;
 
 use crate::config;
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::store::reports::{Accepted, BridgeView, Change, Histories, ReportStore};
 
-/// Points of history kept per bridge (10 minutes of reports every second, or
-/// much longer at the default 10 s interval).
-pub(crate) const HISTORY_POINTS: usize = 600;
-
-/// One point of a bridge's history: what the dashboard charts.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Point {
-    pub(crate) ts: u64,
-    pub(crate) health: String,
-    /// Breaker name → state.
-    pub(crate) breakers: std::collections::BTreeMap<String, String>,
-    /// Tool name → [calls, successes, retries, totalDelayMs, p50Ms, p99Ms].
-    pub(crate) ops: std::collections::BTreeMap<String, [f64; 6]>,
-}
-
-impl Point {
-    fn of(report: &serde_json::Value, ts: u64) -> Point {
-        let breakers = report["breakers"]
-            .as_array()
-            .map(|bs| {
-                bs.iter()
-                    .filter_map(|b| Some((b["name"].as_str()?.to_owned(), b["state"].as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let ops = report["retry"]["operations"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| {
-                        let f = |x: &serde_json::Value| x.as_f64().unwrap_or(0.0);
-                        let point = [
-                            f(&v["calls"]),
-                            f(&v["successes"]),
-                            f(&v["retries"]),
-                            f(&v["totalDelayMs"]),
-                            f(&v["latency"]["p50Ms"]),
-                            f(&v["latency"]["p99Ms"]),
-                        ];
-                        (k.clone(), point)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Point { ts, health: report["health"]["status"].as_str().unwrap_or("unknown").to_owned(), breakers, ops }
-    }
-}
-
-/// What the dashboard stream is told as it happens.
-#[derive(Debug, Clone)]
-pub(crate) enum Change {
-    /// A report was stored.
-    Report(BridgeView, Point),
-    /// A bridge was forgotten (too long silent, or evicted).
-    Gone(String),
-}
-
-/// One bridge as the backend knows it.
-#[derive(Debug, Clone)]
-struct Entry {
-    instance: String,
-    seq: u64,
-    /// The report as received (validated), shared with readers.
-    report: Arc<serde_json::Value>,
-    last_seen: Instant,
-    received_unix_ms: u64,
-    reports: u64,
-    history: VecDeque<Point>,
-}
-
-/// How a report was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Accepted {
-    /// A new report.
-    Stored,
-    /// The same (instance, seq) again: nothing changed.
-    Duplicate,
-    /// An older seq of the current instance: ignored (a newer one is held).
-    Stale,
-}
-
-/// A bridge in `GET /api/bridges`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct BridgeView {
-    pub(crate) bridge_id: String,
-    pub(crate) last_seen_ms_ago: u64,
-    pub(crate) last_report_unix_ms: u64,
-    pub(crate) stale: bool,
-    pub(crate) reports: u64,
-    pub(crate) report: Arc<serde_json::Value>,
-}
-
-/// See the module docs.
+/// Why a report was not taken.
 #[derive(Debug)]
-pub(crate) struct ReportStore {
-    bridges: HashMap<String, Entry>,
-    config: config::Reports,
-    changes: tokio::sync::broadcast::Sender<Change>,
+pub(crate) enum ReportError {
+    /// The report is not valid; the message says what is wrong.
+    Invalid(String),
+    /// The store could not take it.
+    Store(StoreError),
 }
 
-impl ReportStore {
-    pub(crate) fn new(config: &config::Reports) -> Self {
-        // Bounded: a dashboard that falls 256 changes behind gets a fresh snapshot instead.
-        let (changes, _) = tokio::sync::broadcast::channel(256);
-        Self { bridges: HashMap::new(), config: config.clone(), changes }
+/// The reports domain of one node.
+#[derive(Debug)]
+pub(crate) struct Reports {
+    store: Arc<dyn ReportStore>,
+    metrics: Arc<Metrics>,
+    config: config::Reports,
+}
+
+impl Reports {
+    pub(crate) fn new(store: Arc<dyn ReportStore>, metrics: Arc<Metrics>, config: &config::Reports) -> Self {
+        Self { store, metrics, config: config.clone() }
+    }
+
+    pub(crate) fn config(&self) -> &config::Reports {
+        &self.config
+    }
+
+    /// Validates and stores the report `body` of bridge `id`; returns how it was taken and its seq.
+    pub(crate) async fn put(&self, id: &str, body: &[u8]) -> Result<(Accepted, u64), ReportError> {
+        let invalid = |m: String| ReportError::Invalid(m);
+        rules::check_agent(id).map_err(|m| invalid(m.replace("agent name", "bridge id")))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("the report is not valid JSON: {e}")))?;
+        let report: BridgeReport = serde_json::from_value(value.clone())
+            .map_err(|e| invalid(format!("the report does not match the report format: {e}")))?;
+        if report.bridge_id != id {
+            return Err(invalid(format!(
+                "the report's bridgeId \"{}\" does not match the URL's \"{id}\"",
+                report.bridge_id
+            )));
+        }
+        if report.instance.is_empty() || report.instance.len() > rules::MAX_ID_BYTES {
+            return Err(invalid(format!("instance must be 1 to {} bytes", rules::MAX_ID_BYTES)));
+        }
+        let accepted = self
+            .store
+            .put(id, &report.instance, report.seq, value, crate::clock::unix_ms())
+            .await
+            .map_err(ReportError::Store)?;
+        if accepted == Accepted::Stored {
+            self.metrics.report();
+        }
+        Ok((accepted, report.seq))
+    }
+
+    /// Every bridge, by id.
+    pub(crate) async fn list(&self) -> Result<Vec<BridgeView>, StoreError> {
+        self.store.list().await
+    }
+
+    /// Each bridge's history, by id.
+    pub(crate) async fn histories(&self) -> Result<Histories, StoreError> {
+        self.store.histories().await
     }
 
     /// Changes from now on.
     pub(crate) fn watch(&self) -> tokio::sync::broadcast::Receiver<Change> {
-        self.changes.subscribe()
-    }
-
-    fn forget_old(&mut self, now: Instant) {
-        let forget = Duration::from_millis(self.config.forget_after_ms);
-        let changes = &self.changes;
-        self.bridges.retain(|id, e| {
-            let keep = now.saturating_duration_since(e.last_seen) < forget;
-            if !keep {
-                let _ = changes.send(Change::Gone(id.clone()));
-            }
-            keep
-        });
-    }
-
-    /// Each bridge's history, by id.
-    pub(crate) fn histories(&mut self) -> Vec<(String, Vec<Point>)> {
-        self.forget_old(Instant::now());
-        self.bridges.iter().map(|(id, e)| (id.clone(), e.history.iter().cloned().collect())).collect()
-    }
-
-    /// Takes `report` (already validated) from bridge `id`.
-    pub(crate) fn put(
-        &mut self,
-        id: &str,
-        instance: &str,
-        seq: u64,
-        report: serde_json::Value,
-        unix_ms: u64,
-    ) -> Accepted {
-        let now = Instant::now();
-        self.forget_old(now);
-        if let Some(e) = self.bridges.get_mut(id) {
-            e.last_seen = now;
-            if e.instance == instance && seq == e.seq {
-                return Accepted::Duplicate;
-            }
-            if e.instance == instance && seq < e.seq {
-                return Accepted::Stale;
-            }
-        } else if self.bridges.len() >= self.config.max_bridges
-            && let Some(oldest) = self.bridges.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone())
-        {
-            self.bridges.remove(&oldest);
-            let _ = self.changes.send(Change::Gone(oldest));
-        }
-        let (reports, mut history) = self.bridges.remove(id).map_or((0, VecDeque::new()), |e| (e.reports, e.history));
-        let point = Point::of(&report, unix_ms);
-        if history.len() == HISTORY_POINTS {
-            history.pop_front();
-        }
-        history.push_back(point.clone());
-        let entry = Entry {
-            instance: instance.to_owned(),
-            seq,
-            report: Arc::new(report),
-            last_seen: now,
-            received_unix_ms: unix_ms,
-            reports: reports + 1,
-            history,
-        };
-        let view = BridgeView {
-            bridge_id: id.to_owned(),
-            last_seen_ms_ago: 0,
-            last_report_unix_ms: unix_ms,
-            stale: false,
-            reports: entry.reports,
-            report: Arc::clone(&entry.report),
-        };
-        self.bridges.insert(id.to_owned(), entry);
-        let _ = self.changes.send(Change::Report(view, point));
-        Accepted::Stored
-    }
-
-    /// Every bridge, by id.
-    pub(crate) fn list(&mut self) -> Vec<BridgeView> {
-        let now = Instant::now();
-        self.forget_old(now);
-        let stale = Duration::from_millis(self.config.stale_after_ms);
-        let mut v: Vec<BridgeView> = self
-            .bridges
-            .iter()
-            .map(|(id, e)| {
-                let ago = now.saturating_duration_since(e.last_seen);
-                BridgeView {
-                    bridge_id: id.clone(),
-                    last_seen_ms_ago: ago.as_millis() as u64,
-                    last_report_unix_ms: e.received_unix_ms,
-                    stale: ago >= stale,
-                    reports: e.reports,
-                    report: Arc::clone(&e.report),
-                }
-            })
-            .collect();
-        v.sort_by(|a, b| a.bridge_id.cmp(&b.bridge_id));
-        v
-    }
-
-    /// (bridges known, of which stale).
-    pub(crate) fn counts(&mut self) -> (usize, usize) {
-        let list = self.list();
-        (list.len(), list.iter().filter(|b| b.stale).count())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store(max: usize) -> ReportStore {
-        ReportStore::new(&config::Reports { max_bridges: max, ..Default::default() })
-    }
-
-    #[tokio::test]
-    async fn idempotent_by_instance_and_seq() {
-        let mut s = store(10);
-        let r = || serde_json::json!({});
-        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Stored);
-        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Duplicate);
-        assert_eq!(s.put("b", "i1", 3, r(), 0), Accepted::Stored);
-        assert_eq!(s.put("b", "i1", 2, r(), 0), Accepted::Stale);
-        assert_eq!(s.put("b", "i2", 1, r(), 0), Accepted::Stored, "a reloaded page starts over");
-        assert_eq!(s.list()[0].reports, 3);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bounded_and_ageing() {
-        let mut s = store(2);
-        s.put("a", "i", 1, serde_json::json!({}), 0);
-        tokio::time::advance(Duration::from_millis(10)).await;
-        s.put("b", "i", 1, serde_json::json!({}), 0);
-        s.put("c", "i", 1, serde_json::json!({}), 0);
-        let ids: Vec<_> = s.list().into_iter().map(|b| b.bridge_id).collect();
-        assert_eq!(ids, ["b", "c"], "the longest-silent is forgotten");
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(s.list().iter().all(|b| b.stale));
-        tokio::time::advance(Duration::from_secs(600)).await;
-        assert!(s.list().is_empty());
+        self.store.watch()
     }
 }

@@ -1,72 +1,93 @@
 //! The agents socket: agent-to-agent messages with acks, offline queues and
-//! redelivery. Frames are handled here; state lives in [`Directory`].
+//! redelivery. Frames are handled here; the directory, queues and send
+//! deduplication live in the store ([`AgentStore`]).
 
 use std::sync::Arc;
 
-use bridge_core::protocol::{Ack, Agents, ClientFrame, ErrorCode, FrameError, ServerFrame};
+use axum::extract::ws::Utf8Bytes;
+use bridge_core::protocol::{Ack, Agents as AgentList, ClientFrame, ErrorCode, FrameError, ServerFrame};
 
-use crate::AppState;
+use crate::auth::forbidden;
 use crate::config::Role;
-use crate::sync::lock;
-use crate::ws::Peer;
+use crate::demo::Faults;
+use crate::mailbox::Mailbox;
+use crate::store::agents::{AgentCounts, AgentStore};
+use crate::ws::{NoFeed, Peer, Service};
 
-mod directory;
-
-pub(crate) use directory::Directory;
-
-/// Handles one frame from an agents connection.
-pub(crate) async fn handle(frame: ClientFrame, peer: &Arc<Peer>, state: &AppState) -> Result<(), FrameError> {
-    let kind = frame.kind();
-    if !peer.grant.allows(Role::Agent) {
-        return Err(crate::ws::forbidden(&frame, Role::Agent));
-    }
-    let dir = &state.inner.agents;
-    let reply = match frame {
-        ClientFrame::Register(reg) => {
-            // Ack and queued messages are pushed under the lock, so nothing sent
-            // meanwhile can overtake them.
-            let mut dir = lock(dir);
-            let queued = dir.register(peer, &reg)?;
-            let _ = peer.push_frame(&ServerFrame::Ack(Ack { queued: Some(queued.unwrap_or(0)), ..Ack::new(reg.id) }));
-            if queued.is_some() {
-                dir.deliver_queued(&reg.agent);
-            }
-            return Ok(());
-        }
-        ClientFrame::Send(msg) => {
-            let id = msg.id.clone();
-            let (status, duplicate) = lock(dir).send(peer, msg)?;
-            if state.config().demo && state.inner.faults.cut_after_accept("agents") {
-                peer.close(crate::ws::ABORT, "demo: accepted, then cut before the ack");
-                return Ok(());
-            }
-            ServerFrame::Ack(Ack { status: Some(status), duplicate, ..Ack::new(id) })
-        }
-        ClientFrame::Ack(ack) => {
-            lock(dir).ack(peer, &ack.id, &ack.from)?;
-            return Ok(());
-        }
-        ClientFrame::Broadcast(b) => {
-            let n = lock(dir).broadcast(peer, &b.id, &b.message_type, &b.content)?;
-            ServerFrame::Ack(Ack { recipients: Some(n), ..Ack::new(b.id) })
-        }
-        ClientFrame::Discover(d) => {
-            let agents = lock(dir).discover(d.capability.as_deref());
-            ServerFrame::Agents(Agents { id: d.id, agents })
-        }
-        other => {
-            return Err(FrameError {
-                code: ErrorCode::UnknownType,
-                message: format!("\"{kind}\" is not a frame of the agents socket"),
-                id: crate::ws::frame_id(&other),
-            });
-        }
-    };
-    let _ = peer.send_frame(&reply).await;
-    Ok(())
+/// The agents domain of one node (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Agents {
+    store: Arc<dyn AgentStore>,
+    /// The demo fault switch, in demo mode only.
+    faults: Option<Arc<Faults>>,
 }
 
-/// The connection `peer_id` closed.
-pub(crate) fn disconnect(state: &AppState, peer_id: u64) {
-    lock(&state.inner.agents).disconnect(peer_id);
+impl Agents {
+    pub(crate) fn new(store: Arc<dyn AgentStore>, faults: Option<Arc<Faults>>) -> Self {
+        Self { store, faults }
+    }
+
+    pub(crate) fn counts(&self) -> AgentCounts {
+        self.store.counts()
+    }
+}
+
+/// The agents socket has no commands for its (absent) feed.
+#[derive(Debug)]
+pub(crate) enum NoCommand {}
+
+impl Service for Agents {
+    type Feed = NoFeed;
+    type Command = NoCommand;
+    const SOCKET: &'static str = "agents";
+
+    fn open(&self) -> NoFeed {
+        NoFeed
+    }
+
+    async fn handle(&self, frame: ClientFrame, peer: &Arc<Peer<NoCommand>>) -> Result<(), FrameError> {
+        let kind = frame.kind();
+        if !peer.grant.allows(Role::Agent) {
+            return Err(forbidden(&frame, Role::Agent));
+        }
+        let conn: Arc<dyn Mailbox> = Arc::clone(peer) as Arc<dyn Mailbox>;
+        let reply = match frame {
+            ClientFrame::Register(reg) => return self.store.register(&conn, &reg).await,
+            ClientFrame::Send(msg) => {
+                let id = msg.id.clone();
+                let (status, duplicate) = self.store.send(&conn, msg).await?;
+                if self.faults.as_ref().is_some_and(|f| f.cut_after_accept("agents")) {
+                    conn.abort("demo: accepted, then cut before the ack");
+                    return Ok(());
+                }
+                ServerFrame::Ack(Ack { status: Some(status), duplicate, ..Ack::new(id) })
+            }
+            ClientFrame::Ack(ack) => return self.store.ack(&conn, &ack.id, &ack.from).await,
+            ClientFrame::Broadcast(b) => {
+                let n = self.store.broadcast(&conn, &b.id, &b.message_type, &b.content).await?;
+                ServerFrame::Ack(Ack { recipients: Some(n), ..Ack::new(b.id) })
+            }
+            ClientFrame::Discover(d) => {
+                let agents = self.store.discover(d.capability.as_deref()).await?;
+                ServerFrame::Agents(AgentList { id: d.id, agents })
+            }
+            other => {
+                return Err(FrameError {
+                    code: ErrorCode::UnknownType,
+                    message: format!("\"{kind}\" is not a frame of the agents socket"),
+                    id: other.id().cloned(),
+                });
+            }
+        };
+        let _ = peer.send_frame(&reply).await;
+        Ok(())
+    }
+
+    fn command(&self, _: &mut NoFeed, command: NoCommand) -> Vec<Utf8Bytes> {
+        match command {}
+    }
+
+    fn closed(&self, peer: &Arc<Peer<NoCommand>>) {
+        self.store.disconnect(peer.id);
+    }
 }

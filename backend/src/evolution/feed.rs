@@ -1,7 +1,7 @@
-//! One connection's subscriptions and its cursor into the event log. Owned by
-//! the connection's writer, so subscribing, replaying and live delivery
-//! happen in one order: ack, then `reset` if needed, then replayed events,
-//! then live events, never interleaved.
+//! One connection's subscriptions and its cursor into the node's event log.
+//! Owned by the connection's writer, so subscribing, replaying and live
+//! delivery happen in one order: ack, then `reset` if needed, then replayed
+//! events, then live events, never interleaved.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -9,10 +9,11 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use bridge_core::protocol::{Ack, ErrorCode, FrameError, Id, Position, Reset, ServerFrame};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::EvolutionHub;
-use super::history::{Read, StoredEvent};
-use crate::ws::encode;
+use crate::store::events::EventLog;
+use crate::store::history::Read;
+use crate::wire::encode;
 
 /// Events scanned per batch: bounds the time the log is locked and the size of a write.
 const MAX_SCAN: usize = 512;
@@ -50,8 +51,10 @@ impl Patterns {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Feed {
-    hub: Arc<EvolutionHub>,
+    log: Arc<EventLog>,
     head: watch::Receiver<u64>,
+    /// The epoch the cursor counts in (the log's, when the feed started).
+    epoch: Arc<str>,
     cursor: u64,
     set: BTreeSet<String>,
     patterns: Patterns,
@@ -59,35 +62,30 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
-    pub(crate) fn new(hub: Arc<EvolutionHub>, max_subscriptions: usize) -> Self {
-        let head = hub.watch_head();
-        Self { hub, head, cursor: 0, set: BTreeSet::new(), patterns: Patterns::default(), max: max_subscriptions }
-    }
-
-    pub(crate) fn is_active(&self) -> bool {
-        !self.set.is_empty()
-    }
-
-    /// Events are waiting to be read.
-    pub(crate) fn pending(&self) -> bool {
-        self.is_active() && *self.head.borrow() > self.cursor
+    pub(crate) fn new(log: Arc<EventLog>, max_subscriptions: usize) -> Self {
+        let head = log.watch_head();
+        let epoch = log.epoch();
+        Self {
+            log,
+            head,
+            epoch,
+            cursor: 0,
+            set: BTreeSet::new(),
+            patterns: Patterns::default(),
+            max: max_subscriptions,
+        }
     }
 
     /// The last seq this connection has been given (or skipped as not matching).
+    #[cfg(test)]
     pub(crate) fn cursor(&self) -> u64 {
         self.cursor
     }
 
-    /// Waits until something is published (only meaningful while active).
-    pub(crate) async fn changed(&mut self) {
-        if self.head.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
     fn reset_frame(&self, since: &Position, floor: u64) -> Utf8Bytes {
-        let reason = if since.epoch == self.hub.epoch() { "history_trimmed" } else { "epoch_changed" };
-        encode(&ServerFrame::Reset(Reset { epoch: self.hub.epoch().to_owned(), seq: floor, reason: reason.into() }))
+        let epoch = self.log.epoch();
+        let reason = if *since.epoch == *epoch { "history_trimmed" } else { "epoch_changed" };
+        encode(&ServerFrame::Reset(Reset { epoch: epoch.to_string(), seq: floor, reason: reason.into() }))
     }
 
     /// Adds `patterns`; returns the frames to write now, in order.
@@ -106,20 +104,26 @@ impl Feed {
             });
         }
         // Read head and floor before anything else: events published from here on are live.
-        let head = self.hub.head();
-        let floor = self.hub.floor();
-        let ack = Ack { position: Some(self.hub.position(head)), ..Ack::new(id) };
+        let head = self.log.head();
+        let floor = self.log.floor();
+        let epoch = self.log.epoch();
+        let ack = Ack { position: Some(self.log.position(head)), ..Ack::new(id) };
         let mut frames = vec![encode(&ServerFrame::Ack(ack))];
+        let starting = !crate::ws::Feed::is_active(self);
+        if starting {
+            // The feed starts now, in the log's current epoch.
+            self.epoch = Arc::clone(&epoch);
+        }
         let resume_from = |frames: &mut Vec<Utf8Bytes>, since: &Position| {
-            if since.epoch == self.hub.epoch() && since.seq >= floor {
+            if *since.epoch == *epoch && since.seq >= floor {
                 since.seq.min(head)
             } else {
                 frames.push(self.reset_frame(since, floor));
                 floor
             }
         };
-        if !self.is_active() {
-            // The feed starts now: place the cursor; live delivery replays from it.
+        if starting {
+            // Place the cursor; live delivery replays from it.
             self.cursor = match &since {
                 Some(since) => resume_from(&mut frames, since),
                 None => head,
@@ -128,19 +132,28 @@ impl Feed {
             // Already streaming at `cursor`: the new patterns' events up to it come from the log now.
             let start = resume_from(&mut frames, since);
             let only_new = Patterns::from(&new);
-            let (mut scan, mut out) = (start, Vec::new());
-            while scan < self.cursor {
+            let mut scan = start;
+            let cursor = self.cursor;
+            while scan < cursor {
                 let before = scan;
-                if self.hub.read(&mut scan, MAX_SCAN, |t| only_new.matches(t), &mut out) == Read::Lagged {
+                let read = self.log.read(
+                    &mut scan,
+                    MAX_SCAN,
+                    |t| only_new.matches(t),
+                    |e| {
+                        if e.seq <= cursor {
+                            frames.push(e.frame.clone());
+                        }
+                    },
+                );
+                if read == Read::Lagged {
                     // Trimmed while we were reading: say so, and go on from what is left.
-                    let floor = self.hub.floor();
-                    let reset =
-                        Reset { epoch: self.hub.epoch().to_owned(), seq: floor, reason: "history_trimmed".into() };
+                    let floor = self.log.floor();
+                    let reset = Reset { epoch: epoch.to_string(), seq: floor, reason: "history_trimmed".into() };
                     frames.push(encode(&ServerFrame::Reset(reset)));
                     scan = floor;
                     continue;
                 }
-                frames.extend(out.drain(..).filter(|e| e.seq <= self.cursor).map(|e| e.frame));
                 if scan == before {
                     break;
                 }
@@ -157,29 +170,65 @@ impl Feed {
             self.set.remove(p);
         }
         self.patterns = Patterns::from(&self.set);
-        let ack = Ack { position: Some(self.hub.position(self.cursor)), ..Ack::new(id) };
+        let ack = Ack { position: Some(Position { epoch: self.epoch.to_string(), seq: self.cursor }), ..Ack::new(id) };
         encode(&ServerFrame::Ack(ack))
     }
+}
 
-    /// Reads the next batch of matching events into `out`.
-    pub(crate) fn next_batch(&mut self, out: &mut Vec<StoredEvent>) -> Read {
+impl crate::ws::Feed for Feed {
+    fn is_active(&self) -> bool {
+        !self.set.is_empty()
+    }
+
+    fn pending(&self) -> bool {
+        self.is_active() && (*self.head.borrow() > self.cursor || *self.log.epoch() != *self.epoch)
+    }
+
+    async fn changed(&mut self) {
+        if self.head.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn next_batch(&mut self, out: &mut Vec<Utf8Bytes>) -> Result<Option<Instant>, String> {
+        if *self.log.epoch() != *self.epoch {
+            return Err(format!(
+                "the stream started over in a new epoch after seq {}; resume with since to be told what was lost",
+                self.cursor
+            ));
+        }
         let patterns = &self.patterns;
-        self.hub.read(&mut self.cursor, MAX_SCAN, |t| patterns.matches(t), out)
+        let mut oldest = None;
+        let read = self.log.read(
+            &mut self.cursor,
+            MAX_SCAN,
+            |t| patterns.matches(t),
+            |e| {
+                oldest.get_or_insert(e.at);
+                out.push(e.frame.clone());
+            },
+        );
+        match read {
+            Read::Ok => Ok(oldest),
+            Read::Lagged => {
+                Err(format!("slow consumer: events after seq {} were trimmed; resume with since", self.cursor))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
+    use crate::ws::Feed as _;
     use bridge_core::protocol::Json;
 
-    fn hub(events: usize) -> Arc<EvolutionHub> {
-        Arc::new(EvolutionHub::new(&config::Evolution { history_events: events, ..Default::default() }))
+    fn hub(events: usize) -> Arc<EventLog> {
+        Arc::new(EventLog::new("e1", 1, events, 1 << 20))
     }
 
-    fn publish(hub: &EvolutionHub, n: u64, topic: &str) {
-        hub.publish("p", &Id::Num(n), topic, &Json::null());
+    fn publish(log: &EventLog, _n: u64, topic: &str) {
+        log.append(topic, "p", 0, &Json::null(), Instant::now());
     }
 
     fn kinds(frames: &[Utf8Bytes]) -> Vec<String> {
@@ -199,9 +248,11 @@ mod tests {
     fn drain(feed: &mut Feed) -> Vec<u64> {
         let mut out = Vec::new();
         while feed.pending() {
-            assert_eq!(feed.next_batch(&mut out), Read::Ok);
+            feed.next_batch(&mut out).expect("not lagged");
         }
-        out.iter().map(|e| e.seq).collect()
+        out.iter()
+            .map(|f| serde_json::from_str::<serde_json::Value>(f.as_str()).unwrap()["seq"].as_u64().unwrap())
+            .collect()
     }
 
     #[test]
@@ -269,6 +320,21 @@ mod tests {
         for n in 1..=5 {
             publish(&hub, n, "t");
         }
-        assert_eq!(feed.next_batch(&mut Vec::new()), Read::Lagged);
+        let e = feed.next_batch(&mut Vec::new()).unwrap_err();
+        assert!(e.starts_with("slow consumer: events after seq 0 were trimmed"), "{e}");
+        assert_eq!(feed.cursor(), 0);
+    }
+
+    #[test]
+    fn a_new_epoch_ends_the_feed() {
+        let log = hub(10);
+        let mut feed = Feed::new(Arc::clone(&log), 10);
+        feed.subscribe(Id::Num(1), vec!["*".into()], None).unwrap();
+        publish(&log, 1, "t");
+        assert_eq!(drain(&mut feed), [1]);
+        log.restart("e2", 1);
+        assert!(feed.pending(), "the writer must look");
+        let e = feed.next_batch(&mut Vec::new()).unwrap_err();
+        assert!(e.contains("new epoch"), "{e}");
     }
 }

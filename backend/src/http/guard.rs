@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Methods that only read: everything else changes state.
 fn is_safe(method: &Method) -> bool {

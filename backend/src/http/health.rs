@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::state::AppState;
 
 const HEALTH_JSON: &str = "application/health+json";
 
@@ -30,7 +30,7 @@ pub(crate) async fn livez(State(state): State<AppState>) -> impl IntoResponse {
 /// connection limit, and (a warning only) the wasm package is built.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let max = state.config().limits.max_connections;
-    let open = state.inner.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let open = state.inner.transport.connections().open();
     let utilization = open as f64 / max as f64;
     let conn_status = if utilization >= 1.0 {
         "fail"

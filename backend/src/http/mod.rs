@@ -1,69 +1,29 @@
-//! HTTP routes, and the one mapping from errors to JSON responses.
+//! Every HTTP route, and the middleware around them: the guard on
+//! state-changing requests, activity tracking, CORS for allowed origins.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
-use serde_json::json;
 
-use crate::AppState;
 use crate::auth::{Grant, TokenError};
 use crate::config::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
 
+mod dashboard;
+mod demo;
 mod guard;
 mod health;
+mod llm;
 mod metrics;
 mod publish;
 mod reports;
+mod sockets;
 mod static_files;
 mod status;
-
-pub(crate) use status::snapshot as status_snapshot;
-
-/// An HTTP error: a status, a stable code and a message, as JSON
-/// `{"code", "message", "retryable"}`. Never carries internals.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    }
-
-    /// Adds `Retry-After: secs`.
-    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
-        self
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let retryable = self.status.is_server_error() || self.status == StatusCode::TOO_MANY_REQUESTS;
-        let mut body = json!({"code": self.code, "message": self.message, "retryable": retryable});
-        if let Some(s) = self.retry_after {
-            body["retry_after_ms"] = json!(s * 1000);
-        }
-        let mut resp = (self.status, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
-        if let Some(s) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
-        {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        resp
-    }
-}
 
 /// Checks `Authorization: Bearer <token>` for `role` (everything passes when tokens are off).
 pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Grant, ApiError> {
@@ -138,27 +98,27 @@ pub(crate) fn routes(state: AppState) -> Router {
     let report_limit = state.config().reports.max_report_bytes;
     let llm_limit = state.config().llm.max_body_bytes;
     let mut router = Router::new()
-        .route("/api/llm/chat/completions", post(crate::llm::chat).layer(DefaultBodyLimit::max(llm_limit)))
-        .route("/api/llm/health", get(crate::llm::health));
+        .route("/api/llm/chat/completions", post(llm::chat).layer(DefaultBodyLimit::max(llm_limit)))
+        .route("/api/llm/health", get(llm::health));
     if state.config().demo {
         router = router
-            .route("/api/demo/echo", get(crate::demo::echo))
-            .route("/api/demo/faults", get(crate::demo::get).post(crate::demo::set).delete(crate::demo::clear));
+            .route("/api/demo/echo", get(demo::echo))
+            .route("/api/demo/faults", get(demo::get).post(demo::set).delete(demo::clear));
     }
     let router = router
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/status", get(status::status))
         .route("/metrics", get(metrics::metrics))
-        .route("/evolution", get(crate::ws::evolution))
-        .route("/agents", get(crate::ws::agents))
+        .route("/evolution", get(sockets::evolution))
+        .route("/agents", get(sockets::agents))
         .route("/api/evolution/publish", post(publish::publish).layer(DefaultBodyLimit::max(256 * 1024)))
         .route("/api/bridges", get(reports::list))
-        .route("/api/dashboard/stream", get(crate::dashboard::stream))
+        .route("/api/dashboard/stream", get(dashboard::stream))
         .route("/api/bridges/{id}/report", put(reports::put).layer(DefaultBodyLimit::max(report_limit)))
         .fallback_service(static_files::service(&www));
     let router = if state.config().demo {
-        router.layer(axum::middleware::from_fn_with_state(state.clone(), crate::demo::apply))
+        router.layer(axum::middleware::from_fn_with_state(state.clone(), demo::apply))
     } else {
         router
     };

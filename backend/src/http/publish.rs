@@ -6,14 +6,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use bridge_core::protocol::{Id, Json as RawJson, rules};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, authorize};
-use crate::AppState;
+use super::authorize;
 use crate::config::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 struct Body {
@@ -42,16 +43,16 @@ pub(crate) async fn publish(
                     rules::MAX_ID_BYTES
                 )));
             }
-            Id::Str(k.to_owned())
+            Some(Id::Str(k.to_owned()))
         }
-        // Without a key every POST is a new event: use a key nobody can repeat.
-        None => {
-            Id::Str(format!("auto-{}", state.inner.next_peer_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
-        }
+        // Without a key every POST is a new event.
+        None => None,
     };
     let publisher = format!("http:{}", grant.name);
-    let published = state.inner.evolution.publish(&publisher, &key, &body.topic, &body.data);
-    state.inner.metrics.published(published.duplicate);
+    let published = state.inner.evolution.publish(&publisher, key, &body.topic, &body.data).await.map_err(|e| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the event was not published: {e}"))
+            .retry_after(1)
+    })?;
     Ok(Json(json!({
         "epoch": published.position.epoch,
         "seq": published.position.seq,

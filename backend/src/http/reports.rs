@@ -6,15 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use bridge_core::protocol::rules;
-use bridge_core::report::BridgeReport;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::{ApiError, authorize};
-use crate::AppState;
+use super::authorize;
 use crate::config::Role;
-use crate::sync::lock;
+use crate::error::ApiError;
+use crate::reports::ReportError;
+use crate::state::AppState;
 
 pub(crate) async fn put(
     State(state): State<AppState>,
@@ -23,33 +22,24 @@ pub(crate) async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Role::Report)?;
-    let body = super::body_within(body, state.config().reports.max_report_bytes)?;
-    rules::check_agent(&id).map_err(|m| ApiError::bad_request(m.replace("agent name", "bridge id")))?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("the report is not valid JSON: {e}")))?;
-    let report: BridgeReport = serde_json::from_value(value.clone())
-        .map_err(|e| ApiError::bad_request(format!("the report does not match the report format: {e}")))?;
-    if report.bridge_id != id {
-        return Err(ApiError::bad_request(format!(
-            "the report's bridgeId \"{}\" does not match the URL's \"{id}\"",
-            report.bridge_id
-        )));
+    let reports = &state.inner.reports;
+    let body = super::body_within(body, reports.config().max_report_bytes)?;
+    match reports.put(&id, &body).await {
+        Ok((accepted, seq)) => Ok(Json(json!({ "accepted": accepted, "seq": seq }))),
+        Err(ReportError::Invalid(why)) => Err(ApiError::bad_request(why)),
+        Err(ReportError::Store(e)) => Err(unavailable(&e)),
     }
-    if report.instance.is_empty() || report.instance.len() > rules::MAX_ID_BYTES {
-        return Err(ApiError::bad_request(format!("instance must be 1 to {} bytes", rules::MAX_ID_BYTES)));
-    }
-    let accepted =
-        lock(&state.inner.reports).put(&id, &report.instance, report.seq, value, crate::evolution::unix_ms());
-    if accepted == crate::reports::Accepted::Stored {
-        state.inner.metrics.report();
-    }
-    Ok(Json(json!({ "accepted": accepted, "seq": report.seq })))
 }
 
-pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
-    let bridges = lock(&state.inner.reports).list();
-    Json(json!({
+fn unavailable(e: &crate::store::StoreError) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("reports cannot be reached: {e}"))
+        .retry_after(1)
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let bridges = state.inner.reports.list().await.map_err(|e| unavailable(&e))?;
+    Ok(Json(json!({
         "staleAfterMs": state.config().reports.stale_after_ms,
         "bridges": bridges,
-    }))
+    })))
 }

@@ -1,55 +1,59 @@
 //! `GET /status`: what an operator wants at a glance.
 
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::state::AppState;
 use crate::sync::lock;
 
 /// The status document (also used by the dashboard stream).
-pub(crate) fn snapshot(state: &AppState) -> Value {
-    let inner = &state.inner;
-    let hub = &inner.evolution;
-    let (history_events, history_bytes) = hub.history_size();
-    let (pending, handlers) = {
-        let routes = lock(&hub.routes);
-        (routes.pending_count(), routes.handler_counts())
+pub(crate) async fn snapshot(state: &AppState) -> Value {
+    let node = &state.inner;
+    let evolution = node.evolution.status();
+    let agents = node.agents.counts();
+    let (bridges, stale) = match node.reports.list().await {
+        Ok(list) => (json!(list.len()), json!(list.iter().filter(|b| b.stale).count())),
+        Err(_) => (Value::Null, Value::Null),
     };
-    let (online, known, queued) = lock(&inner.agents).counts();
-    let (bridges, stale) = lock(&inner.reports).counts();
-    let (published, frames_in, frames_out, errors) = inner.metrics.totals();
+    let store = node.store.status();
+    let (published, frames_in, frames_out, errors) = node.metrics.totals();
     let cpu = {
-        let mut meter = lock(&inner.cpu);
+        let mut meter = lock(&node.cpu);
         (meter.sample(), meter.total().as_secs_f64())
     };
     json!({
         "version": bridge_core::VERSION,
+        "node": { "id": node.node_id, "store": store.kind },
+        "store": {
+            "kind": store.kind,
+            "ready": store.problem.is_none(),
+            "problem": store.problem,
+            "details": store.details,
+        },
         "uptimeMs": state.uptime().as_millis() as u64,
         "rssBytes": crate::process::rss_bytes(),
         "cpuPercent": cpu.0,
         "cpuSeconds": cpu.1,
         "idleMs": state.idle_for().as_millis() as u64,
         "connections": {
-            "evolution": inner.metrics.open_connections("evolution"),
-            "agents": inner.metrics.open_connections("agents"),
-            "total": inner.connections.load(Ordering::Relaxed),
-            "max": state.config().limits.max_connections,
+            "evolution": node.metrics.open_connections("evolution"),
+            "agents": node.metrics.open_connections("agents"),
+            "total": node.transport.connections().open(),
+            "max": node.transport.connections().max(),
         },
         "evolution": {
-            "epoch": hub.epoch(),
-            "head": hub.head(),
-            "historyEvents": history_events,
-            "historyBytes": history_bytes,
-            "pendingRequests": pending,
-            "handlers": handlers.into_iter().map(|(a, n)| (a, json!(n))).collect::<serde_json::Map<String, Value>>(),
+            "epoch": &*evolution.epoch,
+            "head": evolution.head,
+            "historyEvents": evolution.history_events,
+            "historyBytes": evolution.history_bytes,
+            "pendingRequests": evolution.pending_requests,
+            "handlers": evolution.handlers.into_iter().map(|(a, n)| (a, json!(n))).collect::<serde_json::Map<String, Value>>(),
         },
-        "auth": { "tokens": inner.gate.tokens_required() },
-        "llm": { "upstream": state.config().llm.upstream, "breaker": inner.llm.breaker_state() },
+        "auth": { "tokens": node.gate.tokens_required() },
+        "llm": { "upstream": node.llm.config().upstream, "breaker": node.llm.breaker_state() },
         "demo": state.config().demo,
-        "agents": { "online": online, "known": known, "queuedMessages": queued },
+        "agents": { "online": agents.online, "known": agents.known, "queuedMessages": agents.queued },
         "bridges": { "known": bridges, "stale": stale },
         "counters": {
             "eventsPublished": published,
@@ -61,5 +65,5 @@ pub(crate) fn snapshot(state: &AppState) -> Value {
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Json<Value> {
-    Json(snapshot(&state))
+    Json(snapshot(&state).await)
 }

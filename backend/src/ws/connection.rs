@@ -1,79 +1,80 @@
-//! One WebSocket connection: the `hello` handshake, then a reader and a
-//! writer running concurrently in the connection's task. The reader decodes,
-//! polices (size, rate, bad frames) and dispatches; the writer owns the wire.
+//! One connection: the handshake, then the reader and the writer running
+//! concurrently in the connection's task. The reader decodes, polices (size,
+//! rate, bad frames) and dispatches to the service; the writer owns the wire.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::Message;
 use bridge_core::protocol::{
-    ClientFrame, ErrorCode, ErrorFrame, FrameError, Hello, PROTOCOL_VERSION, Pong, ServerFrame, Welcome, close,
-    decode_client,
+    ClientFrame, ErrorCode, ErrorFrame, FrameError, PROTOCOL_VERSION, Pong, ServerFrame, Welcome, close, decode_client,
 };
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::bucket::TokenBucket;
-use super::peer::{CloseRequest, Peer, SocketKind, encode};
+use super::handshake::handshake;
+use super::peer::{CloseRequest, Peer};
 use super::writer::{Writer, WriterEnd};
-use crate::auth::{Grant, TokenError};
-use crate::evolution::feed::Feed;
-use crate::{AppState, agents, evolution};
-
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+use super::{Service, Slot, Transport};
+use crate::mailbox::Mailbox;
+use crate::wire::encode;
 
 /// Serves one upgraded connection until it closes.
 ///
 /// This future lives as long as the connection, so its size is paid by every idle
-/// connection: the socket is split before it starts (so it does not keep the
-/// socket's own slot), and the once-only or per-frame steps (the handshake,
+/// connection: the caller splits the socket before it starts (so it does not keep
+/// the socket's own slot), and the once-only or per-frame steps (the handshake,
 /// dispatching a frame, sending an error) are boxed for their duration instead of
 /// being laid out in it.
-pub(crate) fn serve(
-    socket: WebSocket,
-    state: AppState,
-    kind: SocketKind,
-    slot: super::ConnectionSlot,
-) -> impl Future<Output = ()> + Send {
-    let (sink, stream) = socket.split();
-    run(sink, stream, state, kind, slot)
-}
-
-async fn run(mut sink: Sink, mut stream: Stream, state: AppState, kind: SocketKind, _slot: super::ConnectionSlot) {
-    let _tracked = state.inner.shutdown.track();
-    let Some((hello, grant)) = Box::pin(handshake(&mut sink, &mut stream, &state, kind)).await else { return };
-    let id = state.inner.next_peer_id.fetch_add(1, Ordering::Relaxed);
-    let session = format!("{}-{id}", kind.as_str());
-    let limits = &state.config().limits;
+pub(crate) async fn serve<S, K, R>(mut sink: K, mut stream: R, service: Arc<S>, transport: Transport, _slot: Slot)
+where
+    S: Service,
+    K: Sink<Message, Error = axum::Error> + Unpin + Send,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+{
+    let _tracked = transport.0.shutdown.track();
+    let Some((hello, grant)) = Box::pin(handshake(&mut sink, &mut stream, &transport, S::SOCKET)).await else {
+        return;
+    };
+    let connections = transport.connections();
+    let id = connections.next_id();
+    let session = format!("{}-{id}", S::SOCKET);
+    let limits = &transport.0.limits;
     let (tx, rx) = mpsc::channel(limits.outbound_queue);
-    let (peer, close_rx) = Peer::new(id, kind, hello.client.clone(), grant, tx);
+    let (peer, close_rx) = Peer::new(id, hello.client.clone(), grant, tx);
     let peer = Arc::new(peer);
-    crate::sync::lock(&state.inner.live).insert(peer.id, Arc::clone(&peer));
+    connections.insert(S::SOCKET, Arc::clone(&peer) as Arc<dyn Mailbox>);
     let welcome = encode(&ServerFrame::Welcome(Welcome {
         protocol: PROTOCOL_VERSION,
         session: session.clone(),
-        heartbeat_ms: state.config().heartbeat.interval_ms,
+        heartbeat_ms: transport.0.heartbeat.interval_ms,
         server: format!("bridge-backend/{}", bridge_core::VERSION),
         max_frame_bytes: limits.max_frame_bytes as u64,
     }));
     if sink.send(Message::Text(welcome)).await.is_err() {
+        connections.remove(id);
         return;
     }
-    state.inner.metrics.frames_out(kind.as_str(), "welcome", 1);
+    transport.0.metrics.frames_out(S::SOCKET, "welcome", 1);
     tracing::debug!(session, client = %hello.client, token = %peer.grant.name, "connected");
 
     let start = Instant::now();
     let last_seen = AtomicU64::new(0);
-    let feed = (kind == SocketKind::Evolution)
-        .then(|| Feed::new(Arc::clone(&state.inner.evolution), state.inner.evolution.config.max_subscriptions));
-    let writer =
-        Writer { sink, queue: rx, close: close_rx, feed, peer: &peer, state: &state, last_seen: &last_seen, start }
-            .run();
-    let reader = read_loop(stream, &peer, &state, &last_seen, start);
+    let writer = Writer::<S, K> {
+        sink,
+        queue: rx,
+        close: close_rx,
+        feed: service.open(),
+        service: &service,
+        transport: &transport,
+        last_seen: &last_seen,
+        start,
+    }
+    .run();
+    let reader = read_loop(stream, &peer, &*service, &transport, &last_seen, start);
     tokio::pin!(writer, reader);
     let end = tokio::select! {
         asked = &mut reader => {
@@ -91,117 +92,11 @@ async fn run(mut sink: Sink, mut stream: Stream, state: AppState, kind: SocketKi
             end
         }
     };
-    crate::sync::lock(&state.inner.live).remove(&peer.id);
-    match kind {
-        SocketKind::Evolution => evolution::disconnect(&state, peer.id),
-        SocketKind::Agents => agents::disconnect(&state, peer.id),
-    }
+    connections.remove(peer.id);
+    service.closed(&peer);
     match end {
         WriterEnd::Closed(code) => tracing::debug!(session, code, "closed"),
         WriterEnd::Broken => tracing::debug!(session, "connection lost"),
-    }
-}
-
-/// Sends an error frame and a close frame, for handshake failures.
-async fn refuse(sink: &mut Sink, state: &AppState, error: ErrorFrame, code: u16) {
-    state.inner.metrics.error(&error.code);
-    let reason = error.message.chars().take(100).collect::<String>();
-    let _ = sink.feed(Message::Text(encode(&ServerFrame::Error(error)))).await;
-    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await;
-}
-
-/// Waits for `hello`: the first frame, within the hello timeout.
-async fn handshake(sink: &mut Sink, stream: &mut Stream, state: &AppState, kind: SocketKind) -> Option<(Hello, Grant)> {
-    let limits = &state.config().limits;
-    let wait = Duration::from_millis(state.config().heartbeat.hello_timeout_ms);
-    let first = loop {
-        match tokio::time::timeout(wait, stream.next()).await {
-            Err(_) => {
-                let e =
-                    ErrorFrame::new(None, ErrorCode::HelloRequired, format!("no hello within {} ms", wait.as_millis()));
-                refuse(sink, state, e, close::PROTOCOL_ERROR).await;
-                return None;
-            }
-            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return None,
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(Some(Ok(Message::Binary(_)))) => {
-                let e = ErrorFrame::new(
-                    None,
-                    ErrorCode::UnsupportedFrame,
-                    "binary frames are not accepted; the first frame must be a hello text frame",
-                );
-                refuse(sink, state, e, close::PROTOCOL_ERROR).await;
-                return None;
-            }
-            Ok(Some(Ok(Message::Text(t)))) => break t,
-        }
-    };
-    if first.len() > limits.max_frame_bytes {
-        let e = ErrorFrame::new(
-            None,
-            ErrorCode::TooLarge,
-            format!("frames are limited to {} bytes", limits.max_frame_bytes),
-        );
-        refuse(sink, state, e, close::PROTOCOL_ERROR).await;
-        return None;
-    }
-    let hello = match decode_client(&first) {
-        Ok(ClientFrame::Hello(h)) => h,
-        Ok(other) => {
-            let e = ErrorFrame::new(
-                frame_id(&other),
-                ErrorCode::HelloRequired,
-                format!("the first frame must be hello, got \"{}\"", other.kind()),
-            );
-            refuse(sink, state, e, close::PROTOCOL_ERROR).await;
-            return None;
-        }
-        Err(e) => {
-            refuse(sink, state, e.to_frame(), close::PROTOCOL_ERROR).await;
-            return None;
-        }
-    };
-    if hello.protocol != PROTOCOL_VERSION {
-        let e = ErrorFrame::new(
-            None,
-            ErrorCode::UnsupportedProtocol,
-            format!("protocol {} is not supported; this server speaks {PROTOCOL_VERSION}", hello.protocol),
-        );
-        refuse(sink, state, e, close::UNSUPPORTED_PROTOCOL).await;
-        return None;
-    }
-    match state.inner.gate.check_token(hello.token.as_deref()) {
-        Ok(grant) => {
-            state.inner.metrics.frame_in(kind.as_str(), "hello");
-            Some((hello, grant))
-        }
-        Err(why) => {
-            let message = match why {
-                TokenError::Missing => "this server requires a token in hello",
-                TokenError::Wrong => "the token is not valid",
-            };
-            refuse(sink, state, ErrorFrame::new(None, ErrorCode::Unauthorized, message), close::UNAUTHORIZED).await;
-            None
-        }
-    }
-}
-
-/// The id of a decoded frame, when it has one.
-pub(crate) fn frame_id(frame: &ClientFrame) -> Option<bridge_core::protocol::Id> {
-    match frame {
-        ClientFrame::Hello(_) => None,
-        ClientFrame::Ping(f) => Some(f.id.clone()),
-        ClientFrame::Subscribe(f) => Some(f.id.clone()),
-        ClientFrame::Unsubscribe(f) => Some(f.id.clone()),
-        ClientFrame::Publish(f) => Some(f.id.clone()),
-        ClientFrame::Handle(f) => Some(f.id.clone()),
-        ClientFrame::Request(f) => Some(f.id.clone()),
-        ClientFrame::Response(f) => Some(f.id.clone()),
-        ClientFrame::Register(f) => Some(f.id.clone()),
-        ClientFrame::Send(f) => Some(f.id.clone()),
-        ClientFrame::Ack(f) => Some(f.id.clone()),
-        ClientFrame::Broadcast(f) => Some(f.id.clone()),
-        ClientFrame::Discover(f) => Some(f.id.clone()),
     }
 }
 
@@ -221,15 +116,19 @@ fn is_misbehaviour(code: ErrorCode) -> bool {
 }
 
 /// Reads until the client closes (None) or must be closed (Some).
-async fn read_loop(
-    mut stream: Stream,
-    peer: &Arc<Peer>,
-    state: &AppState,
+async fn read_loop<S: Service, R>(
+    mut stream: R,
+    peer: &Arc<Peer<S::Command>>,
+    service: &S,
+    transport: &Transport,
     last_seen: &AtomicU64,
     start: Instant,
-) -> Option<CloseRequest> {
-    let limits = &state.config().limits;
-    let socket = peer.kind.as_str();
+) -> Option<CloseRequest>
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+{
+    let limits = &transport.0.limits;
+    let metrics = &transport.0.metrics;
     let now = Instant::now();
     let mut rate = TokenBucket::new(f64::from(limits.rate_per_sec), f64::from(limits.rate_burst), now);
     let mut allowance = TokenBucket::new(1.0, f64::from(limits.max_bad_frames), now);
@@ -250,7 +149,7 @@ async fn read_loop(
                     Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
                 );
                 return Some(if too_big {
-                    state.inner.metrics.error("too_large");
+                    metrics.error("too_large");
                     CloseRequest { code: 1009, reason: format!("frame larger than {} bytes", limits.hard_frame_bytes) }
                 } else {
                     CloseRequest { code: 1002, reason: "WebSocket protocol error".into() }
@@ -281,7 +180,7 @@ async fn read_loop(
                         format!("more than {} frames per second; this frame was not processed", limits.rate_per_sec),
                     );
                     e.retry_after_ms = Some(wait.as_millis() as u64 + 1);
-                    state.inner.metrics.error("rate_limited");
+                    metrics.error("rate_limited");
                     let _ = Box::pin(peer.send_error(e)).await;
                     if allowance.take(now).is_err() {
                         return Some(too_many_errors());
@@ -291,15 +190,15 @@ async fn read_loop(
                     match decode_client(&text) {
                         Err(e) => Some(e),
                         Ok(frame) => {
-                            state.inner.metrics.frame_in(socket, frame.kind());
-                            Box::pin(dispatch(frame, peer, state)).await.err()
+                            metrics.frame_in(S::SOCKET, frame.kind());
+                            Box::pin(dispatch(frame, peer, service)).await.err()
                         }
                     }
                 }
             }
         };
         if let Some(e) = error {
-            state.inner.metrics.error(e.code.as_str());
+            metrics.error(e.code.as_str());
             let misbehaved = is_misbehaviour(e.code);
             let _ = Box::pin(peer.send_error(e.to_frame())).await;
             if misbehaved && allowance.take(now).is_err() {
@@ -314,7 +213,8 @@ fn too_many_errors() -> CloseRequest {
     CloseRequest { code: close::TOO_MANY_ERRORS, reason: "too many bad frames".into() }
 }
 
-async fn dispatch(frame: ClientFrame, peer: &Arc<Peer>, state: &AppState) -> Result<(), FrameError> {
+/// `hello` and `ping` are the engine's; everything else goes to the service.
+async fn dispatch<S: Service>(frame: ClientFrame, peer: &Arc<Peer<S::Command>>, service: &S) -> Result<(), FrameError> {
     match frame {
         ClientFrame::Hello(_) => Err(FrameError {
             code: ErrorCode::AlreadyHello,
@@ -325,9 +225,6 @@ async fn dispatch(frame: ClientFrame, peer: &Arc<Peer>, state: &AppState) -> Res
             let _ = peer.send_frame(&ServerFrame::Pong(Pong { id: p.id })).await;
             Ok(())
         }
-        frame => match peer.kind {
-            SocketKind::Evolution => evolution::handle(frame, peer, state).await,
-            SocketKind::Agents => agents::handle(frame, peer, state).await,
-        },
+        frame => service.handle(frame, peer).await,
     }
 }

@@ -1,110 +1,139 @@
-//! WebSocket plumbing shared by both sockets: the upgrade (origin check,
-//! connection limit, buffer sizes), the per-connection reader and writer,
-//! and the [`Peer`] handle the hubs use to reach a connection.
+//! The WebSocket transport: one connection engine for both sockets, blind to
+//! what their frames mean.
+//!
+//! A connection is a reader and a writer running in one task. The reader does
+//! the `hello` handshake, then decodes and polices frames (size, rate, bad-frame
+//! budget) and hands each to the socket's [`Service`]; the writer drains the
+//! bounded outbound queue, sends heartbeats, honours close requests and, for a
+//! service with a [`Feed`] (evolution's events), reads it at its own pace. The
+//! engine is generic over the `Sink`/`Stream` of messages, so it is tested with
+//! in-memory channels as well as through real sockets.
+//!
+//! - [`connection`]: the reader, and the task that runs both halves.
+//! - [`handshake`]: `hello` → `welcome`, or a refusal with its close code.
+//! - [`writer`]: the writer.
+//! - [`peer`]: the connection as the rest of the server sees it.
+//! - [`registry`]: connection slots, ids, and the live connections.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use bridge_core::protocol::{ClientFrame, ErrorCode, FrameError};
+use axum::extract::ws::Utf8Bytes;
+use bridge_core::protocol::{ClientFrame, FrameError};
+use tokio::time::Instant;
 
-use crate::AppState;
-use crate::config::Role;
-use crate::http::ApiError;
+use crate::auth::Gate;
+use crate::config::{Heartbeat, Limits};
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 
 mod bucket;
 mod connection;
+mod handshake;
 mod peer;
+mod registry;
+#[cfg(test)]
+mod tests;
 mod writer;
 
-pub(crate) use connection::frame_id;
-pub(crate) use peer::{ABORT, Outbound, Peer, SocketKind, Subscription, encode};
+pub(crate) use connection::serve;
+pub(crate) use peer::{Outbound, Peer};
+pub(crate) use registry::{Connections, Slot};
 
-/// `GET /evolution` (WebSocket).
-pub(crate) async fn evolution(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    upgrade(state, SocketKind::Evolution, &headers, ws)
+/// What a socket does with its frames: evolution and agents implement it.
+pub(crate) trait Service: Send + Sync + 'static {
+    /// What the writer keeps for this service, per connection.
+    type Feed: Feed;
+    /// Instructions from the reader to the feed, queued in order with the frames.
+    type Command: Send + std::fmt::Debug + 'static;
+
+    /// The socket's name (`evolution`, `agents`): metrics labels and session ids.
+    const SOCKET: &'static str;
+
+    /// A new connection's feed.
+    fn open(&self) -> Self::Feed;
+
+    /// Handles one decoded frame (never `hello` or `ping`: the engine answers those).
+    /// An error is sent to the client as an `error` frame.
+    fn handle<'a>(
+        &'a self,
+        frame: ClientFrame,
+        peer: &'a Arc<Peer<Self::Command>>,
+    ) -> impl Future<Output = Result<(), FrameError>> + Send + 'a;
+
+    /// Applies a command in the writer; returns the frames to write now, in order.
+    fn command(&self, feed: &mut Self::Feed, command: Self::Command) -> Vec<Utf8Bytes>;
+
+    /// The connection closed.
+    fn closed(&self, peer: &Arc<Peer<Self::Command>>);
 }
 
-/// `GET /agents` (WebSocket).
-pub(crate) async fn agents(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    upgrade(state, SocketKind::Agents, &headers, ws)
+/// Frames a connection reads at its own pace from somewhere shared (evolution:
+/// the event log), instead of having them pushed into its queue.
+pub(crate) trait Feed: Send {
+    /// Something may be waiting to be written.
+    fn is_active(&self) -> bool;
+    /// Something is waiting to be written.
+    fn pending(&self) -> bool;
+    /// Completes when `pending` may have changed (called only while active).
+    fn changed(&mut self) -> impl Future<Output = ()> + Send;
+    /// Appends the next batch to `out`; returns when the oldest of them was
+    /// created (for the latency metric). `Err(reason)`: the feed fell too far
+    /// behind to continue, and the connection is closed as a slow consumer.
+    fn next_batch(&mut self, out: &mut Vec<Utf8Bytes>) -> Result<Option<Instant>, String>;
 }
 
-/// A counted connection; dropping it frees the slot.
+/// A service without a feed.
+#[derive(Debug, Default)]
+pub(crate) struct NoFeed;
+
+impl Feed for NoFeed {
+    fn is_active(&self) -> bool {
+        false
+    }
+    fn pending(&self) -> bool {
+        false
+    }
+    async fn changed(&mut self) {
+        std::future::pending::<()>().await;
+    }
+    fn next_batch(&mut self, _: &mut Vec<Utf8Bytes>) -> Result<Option<Instant>, String> {
+        Ok(None)
+    }
+}
+
+/// What every connection of a node shares: its settings, the token gate,
+/// metrics, the shutdown signal and the connection registry. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport(Arc<Parts>);
+
 #[derive(Debug)]
-pub(crate) struct ConnectionSlot {
-    state: AppState,
-    kind: SocketKind,
+struct Parts {
+    limits: Limits,
+    heartbeat: Heartbeat,
+    gate: Arc<Gate>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    connections: Arc<Connections>,
 }
 
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.state.inner.connections.fetch_sub(1, Ordering::AcqRel);
-        self.state.inner.metrics.connection_closed(self.kind.as_str());
-        self.state.touch();
+impl Transport {
+    pub(crate) fn new(
+        limits: Limits,
+        heartbeat: Heartbeat,
+        gate: Arc<Gate>,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+        connections: Arc<Connections>,
+    ) -> Self {
+        Self(Arc::new(Parts { limits, heartbeat, gate, metrics, shutdown, connections }))
     }
-}
 
-/// Takes a connection slot, unless the server is full.
-fn acquire(state: &AppState, kind: SocketKind) -> Option<ConnectionSlot> {
-    let max = state.config().limits.max_connections;
-    let counter: &AtomicUsize = &state.inner.connections;
-    counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
-    state.inner.metrics.connection_opened(kind.as_str());
-    state.touch();
-    Some(ConnectionSlot { state: state.clone(), kind })
-}
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.0.limits
+    }
 
-fn upgrade(state: AppState, kind: SocketKind, headers: &HeaderMap, ws: WebSocketUpgrade) -> Response {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if !state.inner.gate.origin_allowed(origin) {
-        state.inner.metrics.rejected("origin");
-        let message = format!(
-            "origin {} is not allowed to connect; add it to auth.allowed_origins",
-            origin.unwrap_or("(unreadable)")
-        );
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_origin", message).into_response();
-    }
-    if state.config().demo
-        && let Some(status) = state.inner.faults.refuse_upgrade(kind.as_str())
-    {
-        state.inner.metrics.rejected("demo_fault");
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return ApiError::new(code, "demo_fault", format!("demo fault on {}", kind.as_str())).into_response();
-    }
-    if state.inner.shutdown.is_triggered() {
-        state.inner.metrics.rejected("shutting_down");
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down")
-            .retry_after(5)
-            .into_response();
-    }
-    let Some(slot) = acquire(&state, kind) else {
-        state.inner.metrics.rejected("max_connections");
-        let max = state.config().limits.max_connections;
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            format!("the server holds its maximum of {max} connections; retry later"),
-        )
-        .retry_after(5)
-        .into_response();
-    };
-    let limits = &state.config().limits;
-    ws.read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.write_buffer_bytes)
-        .max_write_buffer_size(limits.write_buffer_bytes.max(limits.hard_frame_bytes) * 4)
-        .max_message_size(limits.hard_frame_bytes)
-        .max_frame_size(limits.hard_frame_bytes)
-        .on_upgrade(move |socket| connection::serve(socket, state, kind, slot))
-}
-
-/// The `forbidden` error for a frame whose token lacks `role`.
-pub(crate) fn forbidden(frame: &ClientFrame, role: Role) -> FrameError {
-    FrameError {
-        code: ErrorCode::Forbidden,
-        message: format!("\"{}\" needs a token with the \"{}\" role", frame.kind(), role.as_str()),
-        id: frame_id(frame),
+    pub(crate) fn connections(&self) -> &Arc<Connections> {
+        &self.0.connections
     }
 }

@@ -1,27 +1,22 @@
-//! A connection's writer: drains the bounded outbound queue and, on the
-//! evolution socket, reads events from the shared log at its own cursor.
-//! Frames are fed in batches and flushed once per batch; heartbeats, the
-//! write timeout and close requests are handled here too.
+//! A connection's writer: drains the bounded outbound queue and reads the
+//! service's feed at its own cursor. Frames are fed in batches and flushed once
+//! per batch; heartbeats, the write timeout and close requests are handled here
+//! too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bridge_core::protocol::{ServerFrame, close};
-use futures_util::SinkExt;
-use futures_util::stream::SplitSink;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use bridge_core::protocol::close;
+use futures_util::{Sink, SinkExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::peer::{CloseRequest, Outbound, Peer, Subscription};
-use crate::AppState;
-use crate::evolution::feed::Feed;
-use crate::evolution::history::Read;
+use super::peer::{ABORT, CloseRequest, Outbound};
+use super::{Feed, Service, Transport};
 
 /// Outbound queue items handled per batch before flushing.
 const MAX_QUEUE_BATCH: usize = 64;
-
-type Sink = SplitSink<WebSocket, Message>;
 
 /// How the writer ended.
 #[derive(Debug)]
@@ -32,34 +27,31 @@ pub(crate) enum WriterEnd {
     Broken,
 }
 
-pub(crate) struct Writer<'a> {
-    pub(crate) sink: Sink,
-    pub(crate) queue: mpsc::Receiver<Outbound>,
+pub(crate) struct Writer<'a, S: Service, K> {
+    pub(crate) sink: K,
+    pub(crate) queue: mpsc::Receiver<Outbound<S::Command>>,
     pub(crate) close: watch::Receiver<Option<CloseRequest>>,
-    pub(crate) feed: Option<Feed>,
-    pub(crate) peer: &'a Peer,
-    pub(crate) state: &'a AppState,
+    pub(crate) feed: S::Feed,
+    pub(crate) service: &'a S,
+    pub(crate) transport: &'a Transport,
     /// Milliseconds since `start` when the reader last heard from the client.
     pub(crate) last_seen: &'a AtomicU64,
     pub(crate) start: Instant,
 }
 
-impl Writer<'_> {
-    fn socket(&self) -> &'static str {
-        self.peer.kind.as_str()
-    }
-
-    async fn feed(&mut self, frame: Utf8Bytes) -> Result<(), ()> {
+impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_, S, K> {
+    async fn feed_frame(&mut self, frame: Utf8Bytes) -> Result<(), ()> {
+        self.transport.0.metrics.frames_out(S::SOCKET, frame_type(&frame), 1);
         self.sink.feed(Message::Text(frame)).await.map_err(|_| ())
     }
 
     async fn flush(&mut self) -> Result<(), ()> {
-        let timeout = Duration::from_millis(self.state.config().limits.write_timeout_ms);
+        let timeout = Duration::from_millis(self.transport.0.limits.write_timeout_ms);
         match tokio::time::timeout(timeout, self.sink.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(()),
             Err(_) => {
-                self.state.inner.metrics.drop("write_timeout");
+                self.transport.0.metrics.dropped("write_timeout");
                 Err(())
             }
         }
@@ -82,50 +74,28 @@ impl Writer<'_> {
     }
 
     /// Handles one queue item (may write several frames).
-    async fn handle(&mut self, item: Outbound) -> Result<(), ()> {
+    async fn handle(&mut self, item: Outbound<S::Command>) -> Result<(), ()> {
         match item {
-            Outbound::Frame(frame) => {
-                self.state.inner.metrics.frames_out(self.socket(), frame_type(&frame), 1);
-                self.feed(frame).await
-            }
-            Outbound::Subscribe(sub) => {
-                let Some(feed) = self.feed.as_mut() else { return Ok(()) };
-                let Subscription { id, patterns, since } = *sub;
-                let frames = match feed.subscribe(id, patterns, since) {
-                    Ok(frames) => frames,
-                    Err(e) => {
-                        self.state.inner.metrics.error(e.code.as_str());
-                        vec![super::encode(&ServerFrame::Error(e.to_frame()))]
-                    }
-                };
-                for f in frames {
-                    self.state.inner.metrics.frames_out(self.socket(), frame_type(&f), 1);
-                    self.feed(f).await?;
+            Outbound::Frame(frame) => self.feed_frame(frame).await,
+            Outbound::Command(command) => {
+                for f in self.service.command(&mut self.feed, *command) {
+                    self.feed_frame(f).await?;
                 }
                 Ok(())
-            }
-            Outbound::Unsubscribe(sub) => {
-                let Some(feed) = self.feed.as_mut() else { return Ok(()) };
-                let ack = feed.unsubscribe(sub.id, &sub.patterns);
-                self.state.inner.metrics.frames_out(self.socket(), "ack", 1);
-                self.feed(ack).await
             }
         }
     }
 
-    /// Writes the next batch of events; Err(Some(seq)) when the cursor fell off the log.
-    async fn deliver(&mut self, scratch: &mut Vec<crate::evolution::history::StoredEvent>) -> Result<(), Option<u64>> {
-        let Some(feed) = self.feed.as_mut() else { return Ok(()) };
+    /// Writes the feed's next batch; Err(Some(reason)) when it fell too far behind.
+    async fn deliver(&mut self, scratch: &mut Vec<Utf8Bytes>) -> Result<(), Option<String>> {
         scratch.clear();
-        if feed.next_batch(scratch) == Read::Lagged {
-            return Err(Some(feed.cursor()));
+        let oldest = self.feed.next_batch(scratch).map_err(Some)?;
+        if let Some(at) = oldest {
+            self.transport.0.metrics.delivered(Instant::now().saturating_duration_since(at).as_secs_f64());
         }
-        if let Some(oldest) = scratch.first() {
-            self.state.inner.metrics.delivered(Instant::now().saturating_duration_since(oldest.at).as_secs_f64());
-            self.state.inner.metrics.frames_out(self.socket(), "event", scratch.len() as u64);
-        }
-        for e in scratch.drain(..) {
-            self.sink.feed(Message::Text(e.frame)).await.map_err(|_| None)?;
+        self.transport.0.metrics.frames_out(S::SOCKET, "event", scratch.len() as u64);
+        for f in scratch.drain(..) {
+            self.sink.feed(Message::Text(f)).await.map_err(|_| None)?;
         }
         Ok(())
     }
@@ -134,23 +104,26 @@ impl Writer<'_> {
     /// (Not an `async fn`: that would keep a second copy of `self` in the future,
     /// which every idle connection pays for.)
     #[allow(clippy::manual_async_fn, reason = "an async fn keeps a second copy of self")]
-    pub(crate) fn run(mut self) -> impl Future<Output = WriterEnd> + Send {
+    pub(crate) fn run(mut self) -> impl Future<Output = WriterEnd> + Send
+    where
+        S::Feed: Send,
+    {
         async move {
-            let hb = &self.state.config().heartbeat;
+            let hb = &self.transport.0.heartbeat;
             let (interval, timeout) = (Duration::from_millis(hb.interval_ms), hb.timeout_ms);
             let mut next_ping = Instant::now() + interval;
-            let mut shutdown = self.state.inner.shutdown.subscribe();
+            let mut shutdown = self.transport.0.shutdown.subscribe();
             let mut scratch = Vec::new();
             loop {
                 let asked = self.close.borrow_and_update().clone();
-                if let Some(req) = asked.as_ref().filter(|r| r.code == super::peer::ABORT) {
+                if let Some(req) = asked.as_ref().filter(|r| r.code == ABORT) {
                     tracing::debug!(reason = %req.reason, "connection cut");
                     return WriterEnd::Broken;
                 }
                 if let Some(req) = asked {
                     if req.code == close::SLOW_CONSUMER {
-                        // Only `Peer::push` asks for this close: its queue was full.
-                        self.state.inner.metrics.drop("outbound_queue_full");
+                        // Only a full queue asks for this close: the mailbox's push found no room.
+                        self.transport.0.metrics.dropped("outbound_queue_full");
                     }
                     // What was queued before the close (typically the error frames explaining it) goes first.
                     while let Ok(item) = self.queue.try_recv() {
@@ -180,14 +153,12 @@ impl Writer<'_> {
                         Err(mpsc::error::TryRecvError::Disconnected) => return WriterEnd::Broken,
                     }
                 }
-                if self.feed.as_ref().is_some_and(Feed::pending) {
+                if self.feed.pending() {
                     wrote = true;
                     match self.deliver(&mut scratch).await {
                         Ok(()) => {}
-                        Err(Some(cursor)) => {
-                            self.state.inner.metrics.drop("slow_consumer");
-                            let reason =
-                                format!("slow consumer: events after seq {cursor} were trimmed; resume with since");
+                        Err(Some(reason)) => {
+                            self.transport.0.metrics.dropped("slow_consumer");
                             return self.send_close(close::SLOW_CONSUMER, &reason).await;
                         }
                         Err(None) => return WriterEnd::Broken,
@@ -213,13 +184,13 @@ impl Writer<'_> {
                     continue;
                 }
                 // Nothing ready: wait for something.
-                let feed = self.feed.as_mut().filter(|f| f.is_active());
-                let feed_active = feed.is_some();
+                let feed_active = self.feed.is_active();
+                let (close_rx, queue, feed) = (&mut self.close, &mut self.queue, &mut self.feed);
                 let woke = tokio::select! {
-                    _ = self.close.changed() => None,
+                    _ = close_rx.changed() => None,
                     _ = shutdown.changed() => None,
-                    item = self.queue.recv() => Some(item),
-                    () = async move { feed.expect("guarded by the condition").changed().await }, if feed_active => None,
+                    item = queue.recv() => Some(item),
+                    () = feed.changed(), if feed_active => None,
                     () = tokio::time::sleep_until(next_ping) => None,
                 };
                 if let Some(item) = woke {

@@ -47,11 +47,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Something broke on the server; the message says what.
     Internal,
+    /// The server's store (NATS, in cluster mode) cannot be reached: nothing was done; retry.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation tests.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::TooLarge,
@@ -72,6 +74,7 @@ impl ErrorCode {
         ErrorCode::LimitExceeded,
         ErrorCode::ShuttingDown,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ];
 
     /// The wire name.
@@ -97,11 +100,12 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
     /// Whether the same request may succeed later: `rate_limited`,
-    /// `no_handler`, `timeout`, `queue_full`, `shutting_down`, `internal`.
+    /// `no_handler`, `timeout`, `queue_full`, `shutting_down`, `internal`, `unavailable`.
     pub const fn retryable(self) -> bool {
         matches!(
             self,
@@ -111,6 +115,7 @@ impl ErrorCode {
                 | ErrorCode::QueueFull
                 | ErrorCode::ShuttingDown
                 | ErrorCode::Internal
+                | ErrorCode::Unavailable
         )
     }
 }

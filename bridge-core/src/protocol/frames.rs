@@ -290,6 +290,25 @@ impl ClientFrame {
         }
     }
 
+    /// The frame's request id: what an `ack`, `error` or answer to it echoes (`hello` has none).
+    pub fn id(&self) -> Option<&Id> {
+        match self {
+            ClientFrame::Hello(_) => None,
+            ClientFrame::Ping(f) => Some(&f.id),
+            ClientFrame::Subscribe(f) => Some(&f.id),
+            ClientFrame::Unsubscribe(f) => Some(&f.id),
+            ClientFrame::Publish(f) => Some(&f.id),
+            ClientFrame::Handle(f) => Some(&f.id),
+            ClientFrame::Request(f) => Some(&f.id),
+            ClientFrame::Response(f) => Some(&f.id),
+            ClientFrame::Register(f) => Some(&f.id),
+            ClientFrame::Send(f) => Some(&f.id),
+            ClientFrame::Ack(f) => Some(&f.id),
+            ClientFrame::Broadcast(f) => Some(&f.id),
+            ClientFrame::Discover(f) => Some(&f.id),
+        }
+    }
+
     /// The frame as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("frames always serialize")

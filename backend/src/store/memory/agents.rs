@@ -1,5 +1,5 @@
-//! Agent names, their live connections, and their queues of unacknowledged
-//! messages.
+//! The embedded agent directory: agent names, their live connections, and
+//! their queues of unacknowledged messages.
 //!
 //! Delivery is at-least-once toward the recipient and exactly-once from the
 //! sender's point of view: a `send` is accepted once per (sender, id), kept in
@@ -8,19 +8,80 @@
 //! they expire.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bridge_core::protocol::{
-    AgentInfo, DeliveryStatus, ErrorCode, FrameError, Id, Json, Message, Presence, Priority, Register, Send,
+    Ack, AgentInfo, DeliveryStatus, ErrorCode, FrameError, Id, Json, Message, Presence, Priority, Register, Send,
     ServerFrame, close,
 };
+use futures_util::future::{BoxFuture, FutureExt, ready};
 use tokio::time::Instant;
 
+use crate::clock::unix_ms;
 use crate::config;
 use crate::dedup::DedupWindow;
-use crate::evolution::unix_ms;
-use crate::ws::Peer;
+use crate::mailbox::Mailbox;
+use crate::store::agents::{AgentCounts, AgentStore};
+use crate::sync::lock;
+
+type Conn = Arc<dyn Mailbox>;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct MemoryAgents(Mutex<Directory>);
+
+impl MemoryAgents {
+    pub(crate) fn new(config: &config::Agents) -> Self {
+        Self(Mutex::new(Directory::new(config)))
+    }
+}
+
+impl AgentStore for MemoryAgents {
+    fn register(&self, conn: &Conn, reg: &Register) -> BoxFuture<'static, Result<(), FrameError>> {
+        // Ack and queued messages are pushed under the lock, so nothing sent
+        // meanwhile can overtake them.
+        let mut dir = lock(&self.0);
+        let result = dir.register(conn, reg).map(|queued| {
+            let _ = conn
+                .push_frame(&ServerFrame::Ack(Ack { queued: Some(queued.unwrap_or(0)), ..Ack::new(reg.id.clone()) }));
+            if queued.is_some() {
+                dir.deliver_queued(&reg.agent);
+            }
+        });
+        ready(result).boxed()
+    }
+
+    fn send(&self, sender: &Conn, msg: Send) -> BoxFuture<'static, Result<(DeliveryStatus, bool), FrameError>> {
+        ready(lock(&self.0).send(sender.id(), msg)).boxed()
+    }
+
+    fn ack(&self, conn: &Conn, id: &Id, from: &str) -> BoxFuture<'static, Result<(), FrameError>> {
+        ready(lock(&self.0).ack(conn.id(), id, from)).boxed()
+    }
+
+    fn broadcast(
+        &self,
+        sender: &Conn,
+        id: &Id,
+        message_type: &str,
+        content: &Json,
+    ) -> BoxFuture<'static, Result<u32, FrameError>> {
+        ready(lock(&self.0).broadcast(sender.id(), id, message_type, content)).boxed()
+    }
+
+    fn discover(&self, capability: Option<&str>) -> BoxFuture<'static, Result<Vec<AgentInfo>, FrameError>> {
+        ready(Ok(lock(&self.0).discover(capability))).boxed()
+    }
+
+    fn disconnect(&self, conn_id: u64) {
+        lock(&self.0).disconnect(conn_id);
+    }
+
+    fn counts(&self) -> AgentCounts {
+        lock(&self.0).counts()
+    }
+}
 
 #[derive(Debug)]
 struct Queued {
@@ -53,7 +114,7 @@ impl Queued {
 #[derive(Debug)]
 struct Agent {
     capabilities: Vec<String>,
-    online: Option<Arc<Peer>>,
+    online: Option<Conn>,
     /// Who registered it last (token name / client): the identity allowed to take it over.
     holder: String,
     since: u64,
@@ -62,14 +123,14 @@ struct Agent {
     queue_bytes: usize,
 }
 
-/// Every agent the server knows.
+/// Every agent the node knows.
 #[derive(Debug)]
-pub(crate) struct Directory {
+struct Directory {
     agents: HashMap<String, Agent>,
     /// Connection id -> agent name.
     by_peer: HashMap<u64, String>,
     accepted: DedupWindow<(String, Id), DeliveryStatus>,
-    watchers: HashMap<u64, Arc<Peer>>,
+    watchers: HashMap<u64, Conn>,
     /// Bytes queued for all agents together (bounded by `agents.total_queue_bytes`).
     total_bytes: usize,
     config: config::Agents,
@@ -80,7 +141,7 @@ fn error(id: &Id, code: ErrorCode, message: String) -> FrameError {
 }
 
 impl Directory {
-    pub(crate) fn new(config: &config::Agents) -> Self {
+    fn new(config: &config::Agents) -> Self {
         Self {
             agents: HashMap::new(),
             by_peer: HashMap::new(),
@@ -91,17 +152,17 @@ impl Directory {
         }
     }
 
-    /// The name `peer` registered, if any.
-    pub(crate) fn name_of(&self, peer_id: u64) -> Option<&str> {
+    /// The name the connection `peer_id` registered, if any.
+    fn name_of(&self, peer_id: u64) -> Option<&str> {
         self.by_peer.get(&peer_id).map(String::as_str)
     }
 
     /// `register`: takes the name and returns how many queued messages follow the ack,
     /// or `None` when this connection already holds the name (nothing follows).
     /// The caller sends the ack first, then calls [`Directory::deliver_queued`].
-    pub(crate) fn register(&mut self, peer: &Arc<Peer>, reg: &Register) -> Result<Option<u32>, FrameError> {
+    fn register(&mut self, peer: &Conn, reg: &Register) -> Result<Option<u32>, FrameError> {
         let now = Instant::now();
-        if let Some(current) = self.by_peer.get(&peer.id) {
+        if let Some(current) = self.by_peer.get(&peer.id()) {
             if *current == reg.agent {
                 return Ok(None);
             }
@@ -130,7 +191,7 @@ impl Directory {
                 ));
             }
             holder.close(close::REPLACED, "replaced by a newer connection of the same agent");
-            self.by_peer.remove(&holder.id);
+            self.by_peer.remove(&holder.id());
         }
         if !self.agents.contains_key(&reg.agent) && self.agents.len() >= self.config.max_agents {
             self.forget_one().ok_or_else(|| {
@@ -157,16 +218,16 @@ impl Directory {
         agent.last_change = now;
         self.total_bytes -= purge_expired(agent, now);
         let queued = u32::try_from(agent.queue.len()).unwrap_or(u32::MAX);
-        self.by_peer.insert(peer.id, reg.agent.clone());
+        self.by_peer.insert(peer.id(), reg.agent.clone());
         if reg.presence {
-            self.watchers.insert(peer.id, Arc::clone(peer));
+            self.watchers.insert(peer.id(), Arc::clone(peer));
         }
         self.announce(&reg.agent, true);
         Ok(Some(queued))
     }
 
     /// Sends `name`'s queued messages, oldest first, to its live connection.
-    pub(crate) fn deliver_queued(&mut self, name: &str) {
+    fn deliver_queued(&mut self, name: &str) {
         let Some(agent) = self.agents.get_mut(name) else { return };
         let Some(peer) = agent.online.clone() else { return };
         for msg in agent.queue.iter_mut() {
@@ -191,8 +252,8 @@ impl Directory {
         Some(())
     }
 
-    /// `send` from the agent registered on `sender`.
-    pub(crate) fn send(&mut self, sender: &Peer, msg: Send) -> Result<(DeliveryStatus, bool), FrameError> {
+    /// `send` from the agent registered on the connection `sender`.
+    fn send(&mut self, sender: u64, msg: Send) -> Result<(DeliveryStatus, bool), FrameError> {
         let now = Instant::now();
         let from = self.registered(sender, &msg.id)?.to_owned();
         let key = (from.clone(), msg.id.clone());
@@ -254,8 +315,8 @@ impl Directory {
         Ok((status, false))
     }
 
-    /// `ack` from the recipient on `peer` for message (`from`, `id`).
-    pub(crate) fn ack(&mut self, peer: &Peer, id: &Id, from: &str) -> Result<(), FrameError> {
+    /// `ack` from the recipient on the connection `peer` for message (`from`, `id`).
+    fn ack(&mut self, peer: u64, id: &Id, from: &str) -> Result<(), FrameError> {
         let name = self.registered(peer, id)?.to_owned();
         let agent = self.agents.get_mut(&name).expect("registered agents exist");
         self.total_bytes -= purge_expired(agent, Instant::now());
@@ -275,15 +336,9 @@ impl Directory {
     }
 
     /// `broadcast`: every other online agent gets it now; it is not queued or acked.
-    pub(crate) fn broadcast(
-        &mut self,
-        sender: &Peer,
-        id: &Id,
-        message_type: &str,
-        content: &Json,
-    ) -> Result<u32, FrameError> {
+    fn broadcast(&mut self, sender: u64, id: &Id, message_type: &str, content: &Json) -> Result<u32, FrameError> {
         let from = self.registered(sender, id)?.to_owned();
-        let frame = crate::ws::encode(&ServerFrame::Message(Message {
+        let frame = crate::wire::encode(&ServerFrame::Message(Message {
             id: id.clone(),
             from: from.clone(),
             message_type: message_type.to_owned(),
@@ -306,7 +361,7 @@ impl Directory {
     }
 
     /// `discover`.
-    pub(crate) fn discover(&self, capability: Option<&str>) -> Vec<AgentInfo> {
+    fn discover(&self, capability: Option<&str>) -> Vec<AgentInfo> {
         let mut list: Vec<AgentInfo> = self
             .agents
             .iter()
@@ -323,11 +378,11 @@ impl Directory {
     }
 
     /// A connection left.
-    pub(crate) fn disconnect(&mut self, peer_id: u64) {
+    fn disconnect(&mut self, peer_id: u64) {
         self.watchers.remove(&peer_id);
         let Some(name) = self.by_peer.remove(&peer_id) else { return };
         if let Some(agent) = self.agents.get_mut(&name)
-            && agent.online.as_ref().is_some_and(|p| p.id == peer_id)
+            && agent.online.as_ref().is_some_and(|p| p.id() == peer_id)
         {
             agent.online = None;
             agent.since = unix_ms();
@@ -336,23 +391,26 @@ impl Directory {
         }
     }
 
-    /// (online agents, known agents, queued messages) for status.
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        let online = self.agents.values().filter(|a| a.online.is_some()).count();
-        (online, self.agents.len(), self.agents.values().map(|a| a.queue.len()).sum())
+    /// Online and known agents, queued messages, for status.
+    fn counts(&self) -> AgentCounts {
+        AgentCounts {
+            online: self.agents.values().filter(|a| a.online.is_some()).count(),
+            known: self.agents.len(),
+            queued: self.agents.values().map(|a| a.queue.len()).sum(),
+        }
     }
 
-    fn registered<'a>(&'a self, peer: &Peer, id: &Id) -> Result<&'a str, FrameError> {
-        self.name_of(peer.id).ok_or_else(|| {
+    fn registered(&self, peer: u64, id: &Id) -> Result<&str, FrameError> {
+        self.name_of(peer).ok_or_else(|| {
             error(id, ErrorCode::NotRegistered, "send register first: agent messages need a registered sender".into())
         })
     }
 
     fn announce(&self, agent: &str, online: bool) {
         let frame = ServerFrame::Presence(Presence { agent: agent.to_owned(), online, ts: unix_ms() });
-        let frame = crate::ws::encode(&frame);
+        let frame = crate::wire::encode(&frame);
         for w in self.watchers.values() {
-            if self.by_peer.get(&w.id).is_none_or(|n| n != agent) {
+            if self.by_peer.get(&w.id()).is_none_or(|n| n != agent) {
                 let _ = w.push(frame.clone());
             }
         }

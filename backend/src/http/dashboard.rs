@@ -20,28 +20,26 @@ use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::AppState;
-use crate::reports::Change;
-use crate::sync::lock;
+use crate::state::AppState;
+use crate::store::reports::Change;
 
-fn snapshot(state: &AppState) -> Event {
-    let (bridges, histories) = {
-        let mut store = lock(&state.inner.reports);
-        (store.list(), store.histories())
-    };
+async fn snapshot(state: &AppState) -> Event {
+    let reports = &state.inner.reports;
+    let bridges = reports.list().await.unwrap_or_default();
+    let histories = reports.histories().await.unwrap_or_default();
     let history: serde_json::Map<String, serde_json::Value> =
         histories.into_iter().map(|(id, points)| (id, json!(points))).collect();
     let body = json!({
         "bridges": bridges,
         "history": history,
         "staleAfterMs": state.config().reports.stale_after_ms,
-        "status": crate::http::status_snapshot(state),
+        "status": super::status::snapshot(state).await,
     });
     Event::default().event("snapshot").data(body.to_string())
 }
 
-fn status(state: &AppState) -> Event {
-    Event::default().event("status").data(crate::http::status_snapshot(state).to_string())
+async fn status(state: &AppState) -> Event {
+    Event::default().event("status").data(super::status::snapshot(state).await.to_string())
 }
 
 enum Next {
@@ -51,8 +49,8 @@ enum Next {
 
 /// The stream handler.
 pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let changes = lock(&state.inner.reports).watch();
-    let first = snapshot(&state);
+    let changes = state.inner.reports.watch();
+    let first = snapshot(&state).await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = state.inner.shutdown.subscribe();
@@ -73,7 +71,7 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Ite
                 Next::Tick => {
                     // An open dashboard is someone watching: it keeps the idle timeout away.
                     state.touch();
-                    status(&state)
+                    status(&state).await
                 }
                 Next::Change(Ok(Change::Report(bridge, point))) => {
                     Event::default().event("report").data(json!({"bridge": bridge, "point": point}).to_string())
@@ -82,7 +80,7 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Ite
                     Event::default().event("gone").data(json!({"bridgeId": id}).to_string())
                 }
                 // Fell behind: start over from a snapshot rather than replaying the backlog.
-                Next::Change(Err(RecvError::Lagged(_))) => snapshot(&state),
+                Next::Change(Err(RecvError::Lagged(_))) => snapshot(&state).await,
                 Next::Change(Err(RecvError::Closed)) => return None,
             };
             Some((Ok(event), (state, changes, tick, None)))
