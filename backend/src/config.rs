@@ -25,6 +25,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the node keeps its state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// In this process's memory: nothing to install; a restart starts over (a new epoch).
+    #[default]
+    Memory,
+    /// On NATS JetStream (`[nats]`): any number of nodes serve one stream; restarts lose nothing.
+    Nats,
+}
+
 /// The backend's settings. Every field has a documented default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,6 +55,8 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Enable the demo fault switch (`/api/demo/faults`; loopback binds only; default false).
     pub demo: bool,
+    /// Where state is kept (default `memory`; `nats` needs `[nats]`).
+    pub store: StoreKind,
     /// This node's name in status, metrics and logs (default empty: `node-` and 8 random hex
     /// digits, new at every start). 1 to 64 of `A-Z a-z 0-9 . _ -`.
     pub node_id: String,
@@ -63,6 +76,8 @@ pub struct Config {
     pub shutdown: Shutdown,
     /// The LLM proxy.
     pub llm: Llm,
+    /// The NATS store (used when `store = "nats"`).
+    pub nats: Nats,
 }
 
 impl Default for Config {
@@ -76,6 +91,7 @@ impl Default for Config {
             allow_insecure_remote: false,
             idle_timeout_ms: 0,
             demo: false,
+            store: StoreKind::Memory,
             node_id: String::new(),
             limits: Limits::default(),
             heartbeat: Heartbeat::default(),
@@ -85,6 +101,7 @@ impl Default for Config {
             auth: Auth::default(),
             shutdown: Shutdown::default(),
             llm: Llm::default(),
+            nats: Nats::default(),
         }
     }
 }
@@ -351,6 +368,98 @@ impl Default for Llm {
     }
 }
 
+/// The NATS store: where the cluster's event stream lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nats {
+    /// The NATS server(s), comma-separated `nats://host:port` (default `nats://127.0.0.1:4222`);
+    /// `nats://user:password@host:port` for a server with accounts.
+    pub url: String,
+    /// The JetStream stream holding the events (default `BRIDGE_EVOLUTION`). Its limits are
+    /// `evolution.history_events`, `evolution.history_bytes`, `max_age_ms`; its duplicate
+    /// window is `evolution.dedup_ttl_ms`. Every node must use the same.
+    pub stream: String,
+    /// The first subject token(s): events go to `<prefix>.events`, requests between nodes to
+    /// `<prefix>.requests.*` (default `bridge`).
+    pub subject_prefix: String,
+    /// Events older than this leave the stream (ms, default 7 days; at least `evolution.dedup_ttl_ms`).
+    pub max_age_ms: u64,
+    /// Copies of the stream in a NATS cluster (default 1; 3 on a three-server NATS cluster).
+    pub replicas: usize,
+    /// How long to try to reach NATS at start before giving up (ms, default 5 s).
+    pub connect_timeout_ms: u64,
+    /// How long to wait for JetStream to confirm a publish or answer (ms, default 5 s).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Nats {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "BRIDGE_EVOLUTION".into(),
+            subject_prefix: "bridge".into(),
+            max_age_ms: 7 * 86_400_000,
+            replicas: 1,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Nats {
+    /// The URL with any password replaced by `redacted` (for printing).
+    pub fn url_redacted(&self, redacted: &str) -> String {
+        self.url
+            .split(',')
+            .map(|u| match (u.find("://"), u.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let userinfo = &u[scheme + 3..at];
+                    match userinfo.split_once(':') {
+                        Some((user, _)) => format!("{}{user}:{redacted}{}", &u[..scheme + 3], &u[at..]),
+                        None => u.to_owned(),
+                    }
+                }
+                _ => u.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn validate(&self, evolution: &Evolution) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| Err(ConfigError::Invalid { field, message });
+        for u in self.url.split(',') {
+            let u = u.trim();
+            if !(u.starts_with("nats://") || u.starts_with("tls://")) || u.len() <= "nats://".len() {
+                return invalid("nats.url", format!("\"{u}\" must look like nats://host:port"));
+            }
+        }
+        let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !name_ok(&self.stream) || self.stream.len() > 64 {
+            return invalid("nats.stream", format!("\"{}\" must be 1 to 64 of A-Z a-z 0-9 _ -", self.stream));
+        }
+        if !self.subject_prefix.split('.').all(name_ok) {
+            return invalid(
+                "nats.subject_prefix",
+                format!("\"{}\" must be dot-separated tokens of A-Z a-z 0-9 _ -", self.subject_prefix),
+            );
+        }
+        if self.max_age_ms < evolution.dedup_ttl_ms {
+            return invalid(
+                "nats.max_age_ms",
+                "must be at least evolution.dedup_ttl_ms (JetStream's duplicate window lies within the age limit)"
+                    .into(),
+            );
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return invalid("nats.replicas", "must be 1 to 5".into());
+        }
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return invalid("nats.request_timeout_ms", "the NATS timeouts must be greater than 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// Graceful shutdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -506,6 +615,9 @@ impl Config {
             .breaker
             .validate()
             .map_err(|e| ConfigError::Invalid { field: "llm.breaker", message: e.to_string() })?;
+        if self.store == StoreKind::Nats {
+            self.nats.validate(&self.evolution)?;
+        }
         for o in &self.auth.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) {
                 return invalid("auth.allowed_origins", format!("\"{o}\" must start with http:// or https://"));

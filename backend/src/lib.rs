@@ -53,9 +53,8 @@ pub fn app(state: AppState) -> Router {
     http::routes(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes (or the idle timeout
-/// passes), then closes every socket with "going away" and waits up to the
-/// grace period for them to finish.
+/// Opens the configured store, then [`serve`]s. An error opening the store
+/// (NATS unreachable, a stream with other settings) is returned as it is.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -63,6 +62,17 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let state = AppState::open(config, local).await.map_err(std::io::Error::other)?;
+    serve(listener, state, shutdown).await
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes (or the idle timeout
+/// passes), then closes every socket with "going away" and waits up to the
+/// grace period for them to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let signal = state.inner.shutdown.clone();
     let idle_limit = Duration::from_millis(state.config().idle_timeout_ms);
     let watcher = state.clone();

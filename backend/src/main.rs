@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bridge_backend::config::{Config, LogFormat};
+use bridge_backend::config::{Config, LogFormat, StoreKind};
 use clap::Parser;
 
 /// The bridge backend: evolution and agents sockets, health, status, metrics,
@@ -36,6 +36,15 @@ struct Cli {
     /// Allow a non-loopback --bind without tokens.
     #[arg(long)]
     allow_insecure_remote: bool,
+    /// Where state is kept: memory (this process) or nats (NATS JetStream, for a cluster) [default: memory].
+    #[arg(long, value_enum)]
+    store: Option<StoreKind>,
+    /// The NATS server for --store nats [default: nats://127.0.0.1:4222].
+    #[arg(long, value_name = "URL")]
+    nats_url: Option<String>,
+    /// This node's name in status, metrics and logs [default: generated at start].
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
@@ -63,6 +72,15 @@ fn load(cli: &Cli) -> Result<Config, bridge_backend::config::ConfigError> {
     }
     if cli.allow_insecure_remote {
         config.allow_insecure_remote = true;
+    }
+    if let Some(v) = cli.store {
+        config.store = v;
+    }
+    if let Some(v) = &cli.nats_url {
+        config.nats.url = v.clone();
+    }
+    if let Some(v) = &cli.node_id {
+        config.node_id = v.clone();
     }
     config.validate()?;
     Ok(config)
@@ -128,6 +146,7 @@ fn main() -> ExitCode {
         if shown.llm.api_key.is_some() {
             shown.llm.api_key = Some(REDACTED.into());
         }
+        shown.nats.url = shown.nats.url_redacted(REDACTED);
         match toml::to_string_pretty(&shown) {
             Ok(text) => println!("# configuration is valid\n{text}"),
             Err(e) => println!("configuration is valid (cannot print it: {e})"),
@@ -151,10 +170,18 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let local = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
-        tracing::info!(%local, www = %config.www_dir.display(), "listening");
+        let local = listener.local_addr().unwrap_or(addr);
+        // The store first: a node that cannot reach it says so and exits, before it claims to listen.
+        let state = match bridge_backend::AppState::open(config, local).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bridge-backend: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(%local, www = %state.config().www_dir.display(), "listening");
         println!("bridge-backend listening on http://{local}/");
-        match bridge_backend::run(listener, config, shutdown_signal()).await {
+        match bridge_backend::serve(listener, state, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bridge-backend: {e}");

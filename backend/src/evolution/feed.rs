@@ -116,7 +116,8 @@ impl Feed {
         }
         let resume_from = |frames: &mut Vec<Utf8Bytes>, since: &Position| {
             if *since.epoch == *epoch && since.seq >= floor {
-                since.seq.min(head)
+                // A position this node has not read yet (another node was ahead): wait for it here.
+                since.seq
             } else {
                 frames.push(self.reset_frame(since, floor));
                 floor

@@ -246,7 +246,7 @@ impl Service for Evolution {
                     routes.handle(&conn, &h.actions)
                 };
                 for action in gained {
-                    self.bus.advertise(&action);
+                    self.bus.advertise(&action).await;
                 }
                 let _ = peer.send_frame(&ServerFrame::Ack(Ack::new(h.id))).await;
             }

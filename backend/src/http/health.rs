@@ -27,7 +27,7 @@ pub(crate) async fn livez(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /readyz`: ready to take connections: not shutting down, below the
-/// connection limit, and (a warning only) the wasm package is built.
+/// connection limit, the store reachable, and (a warning only) the wasm package is built.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let max = state.config().limits.max_connections;
     let open = state.inner.transport.connections().open();
@@ -42,18 +42,25 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let shutting_down = state.inner.shutdown.is_triggered();
     let pkg = state.config().www_dir.join("pkg/bridge_wasm_bg.wasm");
     let pkg_ok = pkg.is_file();
+    let store = state.inner.store.status();
+    let store_status = if store.problem.is_some() { "fail" } else { "pass" };
     let mut checks = json!({
         "connections:utilization": [{
             "componentType": "system", "observedValue": utilization, "observedUnit": "ratio", "status": conn_status,
         }],
         "server:shutdown": [{ "status": if shutting_down { "fail" } else { "pass" } }],
+        "store:reachable": [{ "componentType": "datastore", "componentId": store.kind, "status": store_status }],
         "wasm:package": [{ "status": if pkg_ok { "pass" } else { "warn" } }],
     });
+    if let Some(problem) = &store.problem {
+        checks["store:reachable"][0]["output"] = json!(problem);
+    }
     if !pkg_ok {
         checks["wasm:package"][0]["output"] =
             json!(format!("{} is missing: the demo page cannot load the bridge (run cargo xtask run)", pkg.display()));
     }
-    let statuses = [conn_status, if shutting_down { "fail" } else { "pass" }, if pkg_ok { "pass" } else { "warn" }];
+    let statuses =
+        [conn_status, if shutting_down { "fail" } else { "pass" }, store_status, if pkg_ok { "pass" } else { "warn" }];
     let status = if statuses.contains(&"fail") {
         "fail"
     } else if statuses.contains(&"warn") {
@@ -65,6 +72,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "status": status,
         "version": bridge_core::VERSION,
         "serviceId": "bridge-backend",
+        "nodeId": state.inner.node_id,
         "checks": checks,
     }))
 }

@@ -125,7 +125,6 @@ impl EventLog {
     }
 
     /// Appends an event the cluster numbered `seq` (see [`History::append_at`]).
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn append_at(
         &self,
         seq: u64,
@@ -147,7 +146,6 @@ impl EventLog {
 
     /// The stream was lost and begins again in `epoch`: drop everything held.
     /// Readers find their cursor outside the log and are told to resume.
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn restart(&self, epoch: &str, next_seq: u64) {
         let mut history = self.history_mut();
         let (max_events, max_bytes) = history.limits();
@@ -157,7 +155,6 @@ impl EventLog {
     }
 
     /// The seq the next appended event must have.
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn next_seq(&self) -> u64 {
         self.history().next_seq()
     }

@@ -31,7 +31,6 @@ pub(crate) enum Read {
 }
 
 /// What [`History::append_at`] did.
-#[allow(dead_code, reason = "the nats store uses it")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Appended {
     /// The next event, appended.
@@ -65,7 +64,6 @@ impl History {
     }
 
     /// The seq the next event gets.
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
@@ -92,7 +90,6 @@ impl History {
     /// Seqs must follow each other: an older one is ignored, and one past a gap
     /// empties the log first, so readers behind the gap are told they lagged
     /// rather than silently skipping what is missing.
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn append_at(&mut self, seq: u64, topic: Arc<str>, at: Instant, frame: Utf8Bytes) -> Appended {
         if seq < self.next_seq {
             return Appended::Old;
@@ -142,7 +139,6 @@ impl History {
     }
 
     /// The bounds: (events, bytes).
-    #[allow(dead_code, reason = "the nats store uses it")]
     pub(crate) fn limits(&self) -> (usize, usize) {
         (self.max_events, self.max_bytes)
     }

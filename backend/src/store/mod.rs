@@ -13,12 +13,13 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 
 pub(crate) mod agents;
 pub(crate) mod events;
 pub(crate) mod history;
 mod memory;
+mod nats;
 pub(crate) mod reports;
 pub(crate) mod requests;
 
@@ -26,7 +27,6 @@ pub(crate) mod requests;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum StoreError {
     /// The store cannot be reached now (the message says why); retry later.
-    #[allow(dead_code, reason = "the nats store uses it")]
     #[error("{0}")]
     Unavailable(String),
 }
@@ -67,7 +67,10 @@ impl StoreHealth for InMemory {
 }
 
 /// Opens the configured store. Err says what is wrong in words an operator can act on.
-pub(crate) async fn open(config: &Config, _node_id: &str) -> Result<Stores, String> {
+pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, String> {
+    if config.store == StoreKind::Nats {
+        return nats::open(config, node_id).await;
+    }
     Ok(Stores {
         events: Arc::new(memory::MemoryEvents::new(&config.evolution)),
         requests: Arc::new(memory::OneNode),

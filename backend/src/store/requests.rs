@@ -42,8 +42,8 @@ pub(crate) struct RemoteRequest {
 pub(crate) trait RequestBus: Send + Sync + Debug {
     /// Whether other nodes can be asked.
     fn reaches_other_nodes(&self) -> bool;
-    /// This node now has a live handler for `action`.
-    fn advertise(&self, action: &str);
+    /// This node now has a live handler for `action`; completes when other nodes can reach it.
+    fn advertise(&self, action: &str) -> BoxFuture<'static, ()>;
     /// This node has no live handler for `action` any more.
     fn withdraw(&self, action: &str);
     /// Asks a handler on another node; resolves to its answer within `timeout`.

@@ -17,7 +17,9 @@ impl RequestBus for OneNode {
         false
     }
 
-    fn advertise(&self, _: &str) {}
+    fn advertise(&self, _: &str) -> BoxFuture<'static, ()> {
+        ready(()).boxed()
+    }
 
     fn withdraw(&self, _: &str) {}
 

@@ -1,0 +1,73 @@
+//! The NATS store (`store = "nats"`): the evolution stream on NATS JetStream,
+//! so any number of nodes serve one stream under one epoch, and a restart of
+//! every node loses nothing. A node keeps no state on its own disk.
+//!
+//! - [`stream`]: the JetStream stream: created once with the epoch in its
+//!   metadata, checked by every node that starts.
+//! - [`events`]: publish with `Nats-Msg-Id` deduplication; the tail that fills
+//!   this node's log.
+//! - [`requests`]: requests to handlers on other nodes, over request/reply.
+//! - [`health`]: the connection and the tail, for readiness and status.
+//!
+//! Agents and bridge reports stay in each node's memory for now (the embedded
+//! implementations): a node knows its own agents and bridges.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::store::Stores;
+use crate::store::memory::{MemoryAgents, MemoryReports};
+
+mod events;
+mod health;
+mod requests;
+mod stream;
+
+/// Connects to NATS, finds or creates the stream, and reads it into this node's
+/// log. Err says what is wrong: NATS unreachable, JetStream off, a stream with
+/// other settings.
+pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, String> {
+    let nats = &config.nats;
+    let health = Arc::new(health::NatsHealth::new(&nats.url, &nats.stream));
+    let events_health = Arc::clone(&health);
+    let connect_timeout = Duration::from_millis(nats.connect_timeout_ms);
+    let options = async_nats::ConnectOptions::new()
+        .name(format!("bridge-backend {node_id}"))
+        .connection_timeout(connect_timeout)
+        .request_timeout(Some(Duration::from_millis(nats.request_timeout_ms)))
+        .max_reconnects(None)
+        // Back quickly after a restart of nats-server; at most a second apart while it is down.
+        .reconnect_delay_callback(|attempts| Duration::from_millis((50 * attempts as u64).min(1_000)))
+        .event_callback(move |event| {
+            let health = Arc::clone(&events_health);
+            async move { health.event(&event) }
+        });
+    let client = tokio::time::timeout(connect_timeout + Duration::from_secs(1), options.connect(&nats.url))
+        .await
+        .map_err(|_| format!("cannot reach NATS at {}: no answer within {} ms", nats.url, connect_timeout.as_millis()))?
+        .map_err(|e| {
+            format!(
+                "cannot connect to NATS at {}: {e} (is nats-server running there? see nats.url, --nats-url)",
+                nats.url
+            )
+        })?;
+    health.set_client(client.clone());
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(Duration::from_millis(nats.request_timeout_ms));
+    let (_, state) = stream::ensure(&js, config).await?;
+    health.stream_seen(&state);
+    let events = events::NatsEvents::start(js, config, state, Arc::clone(&health)).await?;
+    tracing::info!(url = %nats.url, stream = %nats.stream, epoch = %events_epoch(&events), "using the NATS store");
+    Ok(Stores {
+        events: Arc::new(events),
+        requests: Arc::new(requests::NatsBus::new(client, &nats.subject_prefix, Arc::clone(&health))),
+        agents: Arc::new(MemoryAgents::new(&config.agents)),
+        reports: Arc::new(MemoryReports::new(&config.reports)),
+        health,
+    })
+}
+
+fn events_epoch(events: &events::NatsEvents) -> String {
+    crate::store::events::EventStore::log(events).epoch().to_string()
+}
