@@ -19,6 +19,20 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Prints a measured figure and appends it to `target/figures.txt`, which
+/// `cargo xtask test` shows at the end (cargo hides a passing test's output).
+pub fn figure(line: &str) {
+    use std::io::Write;
+    println!("FIGURE {line}");
+    let file = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("figures.txt")))
+        .unwrap_or_else(|| std::path::PathBuf::from("figures.txt"));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 

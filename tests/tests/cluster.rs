@@ -126,7 +126,10 @@ async fn a_subscriber_resumes_on_another_node_after_its_node_is_killed() {
         let e = sub.recv().await;
         assert_eq!((e["type"].as_str(), e["seq"].as_u64()), (Some("event"), Some(seq)), "no reset, no gap: {e}");
     }
-    println!("FIGURE resume on another node after SIGKILL: {:?} to the last missed event", started.elapsed());
+    bridge_tests::figure(&format!(
+        "cluster: a subscriber resumed on another node after SIGKILL and had the 50 missed events in {:?}",
+        started.elapsed()
+    ));
 }
 
 #[tokio::test]
@@ -276,4 +279,37 @@ async fn a_restarted_node_keeps_the_epoch_and_serves_history_from_the_stream() {
     for seq in 3..=5 {
         assert_eq!(c.recv_type("event").await["seq"], seq);
     }
+}
+
+#[tokio::test]
+async fn a_lost_stream_is_recreated_with_a_new_epoch_and_subscribers_are_told() {
+    let nats = NatsServer::start();
+    let node = TestServer::start_with(node_config(&nats, "a")).await;
+    let mut sub = node.client("/evolution", "sub").await;
+    let old = subscribe(&mut sub, None).await["position"]["epoch"].clone();
+    let mut publisher = node.client("/evolution", "pub").await;
+    for id in 1..=3 {
+        publish(&mut publisher, id, "t").await;
+    }
+    for seq in 1..=3 {
+        assert_eq!(sub.recv_type("event").await["seq"], seq);
+    }
+    // Someone deletes the stream behind the cluster's back.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect to NATS"));
+    js.delete_stream("BRIDGE_EVOLUTION").await.expect("delete the stream");
+    let (code, reason, _) = tokio::time::timeout(Duration::from_secs(10), sub.expect_close())
+        .await
+        .expect("the subscriber is told within 10 s");
+    assert_eq!(code, 4000, "{reason}");
+    assert!(reason.contains("new epoch"), "{reason}");
+    let status = node.wait_status("a new epoch", |s| s["evolution"]["epoch"] != old).await;
+    let new = status["evolution"]["epoch"].clone();
+    let mut sub = node.client("/evolution", "sub").await;
+    let ack = subscribe(&mut sub, Some(json!({"epoch": old, "seq": 3}))).await;
+    assert_eq!(ack["position"], json!({"epoch": new, "seq": 0}));
+    let reset = sub.recv_type("reset").await;
+    assert_eq!((reset["reason"].as_str(), &reset["epoch"]), (Some("epoch_changed"), &new), "{reset}");
+    let mut publisher = node.client("/evolution", "pub2").await;
+    assert_eq!(publish(&mut publisher, 1, "t").await["position"], json!({"epoch": new, "seq": 1}));
+    assert_eq!(sub.recv_type("event").await["seq"], 1);
 }

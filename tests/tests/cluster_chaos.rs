@@ -84,6 +84,8 @@ struct Published {
 /// What the clients have done so far, for the test to pace its rounds.
 #[derive(Debug, Default)]
 struct Progress {
+    /// The subscriber's first subscription is acknowledged (the publisher starts after it).
+    subscribed: std::sync::atomic::AtomicBool,
     acked: AtomicU64,
     publisher_connections: AtomicU64,
     subscriber_resumes: AtomicU64,
@@ -224,6 +226,7 @@ async fn subscriber(nodes: Nodes, progress: Arc<Progress>) -> Received {
             let v: Value = serde_json::from_str(msg.as_str()).expect("JSON");
             match v["type"].as_str() {
                 Some("ack") => {
+                    progress.subscribed.store(true, Ordering::Relaxed);
                     let epoch = v["position"]["epoch"].as_str().expect("epoch").to_owned();
                     if out.epochs.last() != Some(&epoch) {
                         out.epochs.push(epoch);
@@ -268,8 +271,14 @@ async fn every_node_killed_and_restarted_ten_times_during_a_20000_event_stream()
         nodes.push(node);
     }
     let progress = Arc::new(Progress::default());
-    let publishing = tokio::spawn(publisher(shared.clone(), Arc::clone(&progress)));
     let reading = tokio::spawn(subscriber(shared.clone(), Arc::clone(&progress)));
+    // The first subscription has no `since` (there is no position yet): publish only once it stands.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !progress.subscribed.load(Ordering::Relaxed) {
+        assert!(Instant::now() < deadline, "the subscriber did not subscribe within 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let publishing = tokio::spawn(publisher(shared.clone(), Arc::clone(&progress)));
     let mut kills = 0;
     for round in 1..=ROUNDS {
         // Spread the rounds over the stream, each after both clients are back from the last one.
@@ -296,8 +305,8 @@ async fn every_node_killed_and_restarted_ten_times_during_a_20000_event_stream()
     }
     let published = tokio::time::timeout(Duration::from_secs(120), publishing).await.expect("publisher done").unwrap();
     let received = tokio::time::timeout(Duration::from_secs(60), reading).await.expect("subscriber done").unwrap();
-    println!(
-        "FIGURE cluster chaos: {kills} SIGKILLs over {ROUNDS} rounds of 3 nodes; {EVENTS} events published \
+    bridge_tests::figure(&format!(
+        "cluster chaos: {kills} SIGKILLs over {ROUNDS} rounds of 3 nodes; {EVENTS} events published \
          ({} re-sent, {} acked as duplicates, {} publisher connections); subscriber got {} events, lost {}, \
          {} duplicates skipped by seq, {} resets, {} resumes, worst resume {:?}; {:?} in all",
         published.resent,
@@ -310,7 +319,7 @@ async fn every_node_killed_and_restarted_ten_times_during_a_20000_event_stream()
         received.resumes,
         received.worst_resume,
         started.elapsed()
-    );
+    ));
     let seqs: std::collections::BTreeSet<u64> = published.seqs.values().copied().collect();
     assert_eq!(seqs.len() as u64, EVENTS, "every id stored exactly once, under its own seq");
     assert_eq!((seqs.first(), seqs.last()), (Some(&1), Some(&EVENTS)), "the seqs are 1..={EVENTS}");

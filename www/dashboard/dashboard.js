@@ -226,7 +226,8 @@ function renderStatus() {
   if (!s) return;
   const r = model.rates;
   const set = (k, v) => setText($(`[data-s="${k}"]`), v);
-  setText($("#backend-version"), `v${s.version} · up ${duration(s.uptimeMs)}${s.demo ? " · demo mode" : ""}`);
+  const node = s.node?.id ? `node ${s.node.id} · ` : "";
+  setText($("#backend-version"), `${node}v${s.version} · up ${duration(s.uptimeMs)}${s.demo ? " · demo mode" : ""}`);
   const conns = s.connections ?? {};
   set("connections", `${count(conns.total)} / ${count(conns.max)}`);
   set("connections-detail", `evolution ${count(conns.evolution)} · agents ${count(conns.agents)}`);
@@ -264,7 +265,26 @@ function renderStatus() {
   }
   set("llm-detail", upstream ? `upstream ${upstream}` : "");
   $(`[data-s="llm-detail"]`).title = llm.upstream ?? "";
+  renderStore(s.store);
   updateRatesChart();
+}
+
+/** The store tile: memory, or NATS with its connection state and the stream's epoch; red with the reason when down. */
+function renderStore(store) {
+  if (!store) return;
+  const value = $(`[data-s="store"]`);
+  const detail = $(`[data-s="store-detail"]`);
+  const d = store.details ?? {};
+  setText(value, store.kind === "nats" ? `nats · ${d.state ?? "?"}` : store.kind);
+  value.parentElement.classList.toggle("bad", !store.ready);
+  if (store.problem) {
+    setText(detail, store.problem);
+  } else if (store.kind === "nats") {
+    setText(detail, `stream ${d.stream} · epoch ${d.epoch ?? "?"} · seq ${count(d.tailedSeq)}`);
+  } else {
+    setText(detail, "in this process; a restart starts a new epoch");
+  }
+  detail.title = d.url ?? "";
 }
 
 // ---------------------------------------------------------------- charts (uPlot)

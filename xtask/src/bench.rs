@@ -6,6 +6,9 @@ use std::process::Command;
 use crate::steps::{cargo, root, run_cmd};
 
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "nats") {
+        crate::setup::all()?;
+    }
     println!("==> building bridge-backend and the load generator (release)");
     run_cmd(cargo().args([
         "build",
@@ -22,5 +25,10 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let backend = root().join("target/release/bridge-backend");
     let passthrough = args.iter().skip_while(|a| *a == "--");
     println!("==> running (the load generator shares this machine's cores with the backend)");
-    run_cmd(Command::new(root().join("target/release/bench")).arg(&backend).args(passthrough))
+    run_cmd(
+        Command::new(root().join("target/release/bench"))
+            .arg(&backend)
+            .args(passthrough)
+            .env("BRIDGE_NATS_SERVER", crate::setup::nats_server_bin()),
+    )
 }

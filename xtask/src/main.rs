@@ -10,11 +10,13 @@
 //! - [`run`]: the product on the embedded default.
 //! - [`test`]: every check, with one summary.
 //! - [`bench`]: the backend's memory and throughput figures.
+//! - [`cluster`]: nats-server and several nodes on one event stream.
 
 use std::process::ExitCode;
 
 mod bench;
 mod build;
+mod cluster;
 mod run;
 mod setup;
 mod steps;
@@ -28,7 +30,10 @@ commands:
   run     setup, build the wasm package, start the backend with the dashboard and demo
   test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
-          e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000)
+          e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
+          --store nats adds the same fan-out on a three-node cluster)
+  cluster nats-server and N nodes on one event stream, in demo mode (flags after --:
+          --nodes N (3), --base-port P (8765), --nats-port P (4222), --no-demo)
 ";
 
 fn main() -> ExitCode {
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::all(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("cluster") => cluster::cluster(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

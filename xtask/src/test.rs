@@ -21,8 +21,10 @@ pub(crate) fn all() -> Result<(), String> {
         let args = ["clippy", "-p", "bridge-core", "-p", "bridge-wasm", "--target", "wasm32-unknown-unknown"];
         run_cmd(cargo().args(args).args(["--all-targets", "--", "-D", "warnings"])).map(|()| None)
     });
+    let figures = root().join("target/figures.txt");
+    let _ = std::fs::remove_file(&figures);
     steps.step("native tests", || {
-        let log = run_tee(cargo().args(["test", "--workspace"]))?;
+        let log = run_tee(cargo().args(["test", "--workspace"]).env("BRIDGE_NATS_SERVER", setup::nats_server_bin()))?;
         count_cargo_tests(&log, &mut counts);
         Ok(None)
     });
@@ -64,6 +66,12 @@ pub(crate) fn all() -> Result<(), String> {
         Ok(None)
     });
 
+    if let Ok(text) = std::fs::read_to_string(&figures) {
+        println!("\nfigures measured by the native tests:");
+        for line in text.lines() {
+            println!("  {line}");
+        }
+    }
     if !counts.is_empty() {
         println!("\ntests run, by crate / suite:");
         for (name, n) in &counts {

@@ -153,7 +153,9 @@ impl Evolution {
                     tokio::spawn(async move {
                         let result = ack.await;
                         if let Some(frame) = answer_publish(&metrics, faults.as_deref(), &*peer, p.id, result) {
-                            let _ = peer.push_frame(&frame);
+                            // Wait for room like every answer: a publisher reading its acks slowly is slowed
+                            // down (JetStream's bound on unconfirmed publishes holds the reader back), not cut.
+                            let _ = peer.send_frame(&frame).await;
                         }
                     });
                     return;

@@ -43,6 +43,9 @@ test("the dashboard shows a demo-page bridge through an injected fault and its r
     const id = await openDemo(demo);
     await dash.goto(`${url}/`);
     await expect(dash.locator("#conn")).toHaveAttribute("data-conn", "live");
+    // The backend card names the node and its store.
+    await expect(dash.locator("#backend-version")).toContainText(/^node node-[0-9a-f]{8} · v/);
+    await expect(dash.locator('[data-s="store"]')).toHaveText("memory");
 
     // The bridge appears, healthy, within a few seconds.
     const card = dash.locator(`article[data-bridge-id="${id}"]`);

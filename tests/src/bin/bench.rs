@@ -7,7 +7,12 @@
 //!     publish→deliver latency p50/p99 (measured by the subscribers, which run
 //!     on the same machine and share its cores).
 //!
+//! (c) With `--store nats`: the same fan-out on a three-node cluster (nats-server
+//!     on a free loopback port, subscribers spread over the nodes, the publisher
+//!     on the first), printed next to the single node's figures of the same run.
+//!
 //! usage: bench <path to bridge-backend> [--connections N] [--subscribers S] [--rates r1,r2,..] [--step-secs T]
+//!        [--store memory|nats]
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -29,6 +34,8 @@ struct Args {
     subscribers: usize,
     rates: Vec<u64>,
     step: Duration,
+    /// Also measure a three-node cluster on NATS.
+    nats: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         subscribers: 500,
         rates: vec![200, 500, 1000, 1500, 2000, 3000, 4000, 6000],
         step: Duration::from_secs(3),
+        nats: false,
     };
     while let Some(flag) = it.next() {
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -55,6 +63,11 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--step-secs" => a.step = Duration::from_secs_f64(v.parse().map_err(|e| format!("--step-secs: {e}"))?),
+            "--store" => match v.as_str() {
+                "memory" => a.nats = false,
+                "nats" => a.nats = true,
+                other => return Err(format!("--store {other}: use memory or nats")),
+            },
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -69,9 +82,10 @@ struct Backend {
 }
 
 impl Backend {
-    async fn start(bin: &str) -> Result<Backend, String> {
+    async fn start(bin: &str, extra: &[&str]) -> Result<Backend, String> {
         let mut child = tokio::process::Command::new(bin)
             .args(["--port", "0"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             // Benchmark traffic is far above the per-connection defaults meant for browsers.
             .env("BRIDGE_LIMITS__RATE_PER_SEC", "10000000")
@@ -138,7 +152,7 @@ async fn connect(addr: &str, client: &str) -> Result<Ws, String> {
 
 async fn idle_memory(args: &Args) -> Result<(), String> {
     println!("\n(a) RSS per idle connection: {} connections to /evolution (hello, then silence)", args.connections);
-    let backend = Backend::start(&args.backend).await?;
+    let backend = Backend::start(&args.backend, &[]).await?;
     let mut warm = Vec::new();
     for i in 0..50 {
         warm.push(connect(&backend.addr, &format!("warm-{i}")).await?);
@@ -195,20 +209,23 @@ struct Step {
     closed: u64,
 }
 
-async fn fanout(args: &Args) -> Result<(), String> {
+/// The fan-out at rising rates against `backends` (subscribers spread over them,
+/// the publisher on the first); returns each rate's step and whether it met the bar.
+async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(Step, bool)>, String> {
     println!(
-        "\n(b) fan-out: 1 publisher -> {} subscribers, ~100-byte event data, {:.0} s per rate",
+        "\n  {label}: 1 publisher -> {} subscribers over {} node(s), ~100-byte event data, {:.0} s per rate",
         args.subscribers,
+        backends.len(),
         args.step.as_secs_f64()
     );
-    let backend = Backend::start(&args.backend).await?;
+    let cpu_secs = || backends.iter().map(Backend::cpu_secs).sum::<f64>();
     let origin = Instant::now();
     let recording = Arc::new(AtomicBool::new(false));
     // Per-subscriber counters: no cache line is shared between subscriber tasks.
     let stats: Vec<Arc<SubStats>> = (0..args.subscribers).map(|_| Arc::new(SubStats::default())).collect();
     let mut subs = Vec::new();
     for (i, st) in stats.iter().enumerate() {
-        let mut ws = connect(&backend.addr, &format!("sub-{i}")).await?;
+        let mut ws = connect(&backends[i % backends.len()].addr, &format!("sub-{i}")).await?;
         ws.send(Message::text(r#"{"type":"subscribe","id":1,"topics":["bench"]}"#)).await.map_err(|e| e.to_string())?;
         let (st, recording) = (Arc::clone(st), Arc::clone(&recording));
         subs.push(tokio::spawn(async move {
@@ -237,7 +254,7 @@ async fn fanout(args: &Args) -> Result<(), String> {
     // Wait for every subscribe ack.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let publisher = connect(&backend.addr, "publisher").await?;
+    let publisher = connect(&backends[0].addr, "publisher").await?;
     let (mut tx, mut rx) = publisher.split();
     tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
     let pad = "x".repeat(64);
@@ -248,7 +265,7 @@ async fn fanout(args: &Args) -> Result<(), String> {
         for st in &stats {
             *st.hist.lock().unwrap_or_else(|e| e.into_inner()) = Histogram::default();
         }
-        let cpu0 = backend.cpu_secs();
+        let cpu0 = cpu_secs();
         recording.store(true, Ordering::Relaxed);
         let start = Instant::now();
         let mut published = 0u64;
@@ -274,7 +291,7 @@ async fn fanout(args: &Args) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         recording.store(false, Ordering::Relaxed);
-        let cpu = (backend.cpu_secs() - cpu0) / start.elapsed().as_secs_f64() * 100.0;
+        let cpu = (cpu_secs() - cpu0) / start.elapsed().as_secs_f64() * 100.0;
         let mut h = Histogram::default();
         for st in &stats {
             h.merge(&st.hist.lock().unwrap_or_else(|e| e.into_inner()));
@@ -311,19 +328,93 @@ async fn fanout(args: &Args) -> Result<(), String> {
             break;
         }
     }
-    let best = results.iter().filter(|(_, ok)| *ok).map(|(s, _)| s.rate).max();
-    match best {
-        Some(r) => println!(
-            "  RESULT fan-out: highest rate with >= 99.9 % delivered and p99 < 100 ms: {r} events/s = {} deliveries/s",
-            r * args.subscribers as u64
-        ),
-        None => println!("  RESULT fan-out: no rate met >= 99.9 % delivered with p99 < 100 ms"),
-    }
     for s in subs {
         s.abort();
     }
-    backend.stop().await;
+    Ok(results)
+}
+
+/// A nats-server with JetStream on a free loopback port, for the cluster run.
+async fn nats_server() -> Result<(tokio::process::Child, String, std::path::PathBuf), String> {
+    let bin = std::env::var("BRIDGE_NATS_SERVER")
+        .map_err(|_| "--store nats needs BRIDGE_NATS_SERVER (cargo xtask bench sets it)")?;
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let dir = std::env::temp_dir().join(format!("bridge-bench-nats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = tokio::process::Command::new(&bin)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {bin}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            return Err("nats-server did not listen within 10 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((child, format!("nats://127.0.0.1:{port}"), dir))
+}
+
+/// The fan-out on one node (memory), then, with `--store nats`, on three nodes on NATS.
+async fn fanouts(args: &Args) -> Result<(), String> {
+    println!("\n(b) fan-out");
+    let single = Backend::start(&args.backend, &[]).await?;
+    let memory = fanout(args, "one node, store = memory", std::slice::from_ref(&single)).await?;
+    single.stop().await;
+    report_best("one node, memory", &memory, args.subscribers);
+    if !args.nats {
+        return Ok(());
+    }
+    let (nats, url, dir) = nats_server().await?;
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        nodes.push(
+            Backend::start(&args.backend, &["--store", "nats", "--nats-url", &url, "--node-id", &format!("bench-{i}")])
+                .await?,
+        );
+    }
+    let cluster = fanout(args, "three nodes, store = nats", &nodes).await?;
+    for n in nodes {
+        n.stop().await;
+    }
+    drop(nats);
+    let _ = std::fs::remove_dir_all(dir);
+    report_best("three nodes, nats", &cluster, args.subscribers);
+    println!("\n  side by side (same run, same load generator):");
+    println!("  {:>7} | {:>30} | {:>30}", "ev/s", "one node (memory)", "three nodes (nats)");
+    let cell = |s: Option<&(Step, bool)>| match s {
+        Some((s, _)) => format!(
+            "{:>7.2} %  p50 {:>6.1}  p99 {:>6.1}",
+            s.delivered as f64 / (s.published * args.subscribers as u64).max(1) as f64 * 100.0,
+            s.p50_ms,
+            s.p99_ms
+        ),
+        None => "(not run)".into(),
+    };
+    for rate in &args.rates {
+        let m = memory.iter().find(|(s, _)| s.rate == *rate);
+        let c = cluster.iter().find(|(s, _)| s.rate == *rate);
+        if m.is_none() && c.is_none() {
+            continue;
+        }
+        println!("  {:>7} | {:>30} | {:>30}", rate, cell(m), cell(c));
+    }
     Ok(())
+}
+
+fn report_best(label: &str, results: &[(Step, bool)], subscribers: usize) {
+    match results.iter().filter(|(_, ok)| *ok).map(|(s, _)| s.rate).max() {
+        Some(r) => println!(
+            "  RESULT fan-out ({label}): highest rate with >= 99.9 % delivered and p99 < 100 ms: {r} events/s = {} deliveries/s",
+            r * subscribers as u64
+        ),
+        None => println!("  RESULT fan-out ({label}): no rate met >= 99.9 % delivered with p99 < 100 ms"),
+    }
 }
 
 fn step_closed(results: &[(Step, bool)]) -> bool {
@@ -348,7 +439,7 @@ fn main() -> std::process::ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let result = rt.block_on(async {
         idle_memory(&args).await?;
-        fanout(&args).await
+        fanouts(&args).await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -74,11 +74,14 @@ impl NatsEvents {
         state: StreamState,
         health: Arc<NatsHealth>,
     ) -> Result<Self, String> {
+        // The same count as the stream and twice its bytes (a frame here is a little larger than
+        // the stored event): the log holds all the stream holds, so every position the stream can
+        // still serve is served from here, without a round trip.
         let log = Arc::new(EventLog::new(
             &state.epoch,
             state.first_seq,
             config.evolution.history_events,
-            config.evolution.history_bytes,
+            config.evolution.history_bytes.saturating_mul(2),
         ));
         let tail = Tail { js: js.clone(), config: config.clone(), log: Arc::clone(&log), health: Arc::clone(&health) };
         tokio::spawn(tail.run());
