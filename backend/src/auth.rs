@@ -27,11 +27,23 @@ impl Grant {
     }
 }
 
-/// Checks tokens and origins.
+/// Checks tokens, origins and host names.
 #[derive(Debug)]
 pub(crate) struct Gate {
     tokens: HashMap<String, Grant>,
     origins: Vec<String>,
+    hosts: Hosts,
+}
+
+/// Which `Host` names requests may carry (see `auth.allowed_hosts`).
+#[derive(Debug)]
+enum Hosts {
+    /// Loopback names and addresses only (a loopback bind without a list).
+    Loopback,
+    /// Every name (a reachable bind without a list).
+    Any,
+    /// These names (lowercase), and loopback ones.
+    Listed(Vec<String>),
 }
 
 /// Why a token was refused.
@@ -51,7 +63,32 @@ impl Gate {
             .collect();
         let mut origins = auth.allowed_origins.clone();
         origins.push(format!("http://{own}"));
-        Self { tokens, origins }
+        let hosts = match (&auth.allowed_hosts[..], own.ip().is_loopback()) {
+            ([], true) => Hosts::Loopback,
+            ([], false) => Hosts::Any,
+            (list, _) => Hosts::Listed(list.iter().map(|h| h.to_ascii_lowercase()).collect()),
+        };
+        Self { tokens, origins, hosts }
+    }
+
+    /// Whether a request addressed to `host` (the `Host` header, port included) is for
+    /// us. A page on another site that re-points its own name at our address (DNS
+    /// rebinding) sends its own name, and is refused. No `Host`: not a browser, allowed.
+    pub(crate) fn host_allowed(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else { return true };
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        }
+        .to_ascii_lowercase();
+        let loopback = name == "localhost"
+            || name.ends_with(".localhost")
+            || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match &self.hosts {
+            Hosts::Any => true,
+            Hosts::Loopback => loopback,
+            Hosts::Listed(list) => loopback || list.contains(&name),
+        }
     }
 
     /// True when tokens are configured.
@@ -132,6 +169,32 @@ mod tests {
         assert!(!g.origin_allowed(Some("http://localhost:3000.evil.com")));
         assert!(!g.origin_allowed(Some("https://evil.example")));
         assert!(!g.origin_allowed(Some("null")));
+    }
+
+    #[test]
+    fn host_names() {
+        let g = gate(vec![]);
+        for ok in [
+            None,
+            Some("127.0.0.1:8765"),
+            Some("localhost:8765"),
+            Some("LOCALHOST"),
+            Some("[::1]:8765"),
+            Some("app.localhost:3000"),
+        ] {
+            assert!(g.host_allowed(ok), "{ok:?}");
+        }
+        for bad in ["evil.example:8765", "evil.example", "127.0.0.1.evil.example", "10.0.0.5:8765", "[::2]:1"] {
+            assert!(!g.host_allowed(Some(bad)), "{bad}");
+        }
+        let listed = Gate::new(
+            &Auth { allowed_hosts: vec!["Bridge.Example".into()], ..Auth::default() },
+            "0.0.0.0:8765".parse().unwrap(),
+        );
+        assert!(listed.host_allowed(Some("bridge.example:8765")));
+        assert!(!listed.host_allowed(Some("evil.example")));
+        let open = Gate::new(&Auth::default(), "0.0.0.0:8765".parse().unwrap());
+        assert!(open.host_allowed(Some("anything.example")), "a reachable bind without a list takes any name");
     }
 
     #[test]

@@ -135,6 +135,11 @@ pub struct Limits {
     pub read_buffer_bytes: usize,
     /// Outgoing bytes buffered before a write is forced, per connection (default 16 KiB; allocated only while sending).
     pub write_buffer_bytes: usize,
+    /// HTTP requests handled at once, node-wide; more get 503 `overloaded` with `Retry-After: 1`
+    /// at once (default 1,024). Upgraded sockets and open dashboard streams do not count.
+    pub max_http_requests: usize,
+    /// Dashboard streams (`/api/dashboard/stream`) open at once; more get 503 (default 64).
+    pub max_dashboard_streams: usize,
 }
 
 impl Default for Limits {
@@ -150,6 +155,8 @@ impl Default for Limits {
             write_timeout_ms: 10_000,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 16 * 1024,
+            max_http_requests: 1024,
+            max_dashboard_streams: 64,
         }
     }
 }
@@ -325,11 +332,19 @@ pub struct Auth {
     /// port matches any port. Default: `http://localhost:*`, `http://127.0.0.1:*`.
     /// Requests without an `Origin` header (non-browser clients) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Host names (without port) requests may be addressed to, against DNS rebinding.
+    /// Default empty: on a loopback bind, only `localhost`, `*.localhost` and loopback
+    /// addresses; on any other bind, every name. Requests without `Host` pass.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Auth {
     fn default() -> Self {
-        Self { tokens: Vec::new(), allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()] }
+        Self {
+            tokens: Vec::new(),
+            allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
+            allowed_hosts: Vec::new(),
+        }
     }
 }
 
@@ -557,7 +572,7 @@ impl Config {
             return invalid("demo", "the demo fault switch is only allowed on a loopback bind".into());
         }
         let l = &self.limits;
-        let positive: [(&'static str, u64); 11] = [
+        let positive: [(&'static str, u64); 13] = [
             ("limits.max_connections", l.max_connections as u64),
             ("limits.max_frame_bytes", l.max_frame_bytes as u64),
             ("limits.rate_per_sec", u64::from(l.rate_per_sec)),
@@ -565,6 +580,8 @@ impl Config {
             ("limits.outbound_queue", l.outbound_queue as u64),
             ("limits.write_timeout_ms", l.write_timeout_ms),
             ("limits.read_buffer_bytes", l.read_buffer_bytes as u64),
+            ("limits.max_http_requests", l.max_http_requests as u64),
+            ("limits.max_dashboard_streams", l.max_dashboard_streams as u64),
             ("heartbeat.interval_ms", self.heartbeat.interval_ms),
             ("heartbeat.hello_timeout_ms", self.heartbeat.hello_timeout_ms),
             ("evolution.history_events", self.evolution.history_events as u64),
@@ -617,6 +634,9 @@ impl Config {
             .map_err(|e| ConfigError::Invalid { field: "llm.breaker", message: e.to_string() })?;
         if self.store == StoreKind::Nats {
             self.nats.validate(&self.evolution)?;
+        }
+        if let Some(h) = self.auth.allowed_hosts.iter().find(|h| h.is_empty() || h.contains([':', '/', ' '])) {
+            return invalid("auth.allowed_hosts", format!("\"{h}\" must be a host name or IP address, without port"));
         }
         for o in &self.auth.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) {
@@ -712,5 +732,36 @@ mod tests {
         assert_eq!(e.to_string(), "invalid config: limits.rate_burst: must be at least limits.rate_per_sec");
         let e = Config::load(None, env(&[("BRIDGE_LIMITS__NO_SUCH", "1")])).unwrap_err();
         assert!(e.to_string().contains("unknown field `no_such`"), "{e}");
+    }
+
+    #[test]
+    fn the_nats_store_is_validated_when_chosen() {
+        let c =
+            Config::load(None, env(&[("BRIDGE_STORE", "nats"), ("BRIDGE_NATS__URL", "nats://10.0.0.1:4222")])).unwrap();
+        assert_eq!((c.store, c.nats.url.as_str()), (StoreKind::Nats, "nats://10.0.0.1:4222"));
+        let bad = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("BRIDGE_STORE", "nats")];
+            all.extend_from_slice(pairs);
+            Config::load(None, env(&all)).unwrap_err().to_string()
+        };
+        assert!(
+            bad(&[("BRIDGE_NATS__URL", "http://x:4222")])
+                .contains("nats.url: \"http://x:4222\" must look like nats://host:port")
+        );
+        assert!(bad(&[("BRIDGE_NATS__STREAM", "has.dot")]).contains("nats.stream"));
+        assert!(bad(&[("BRIDGE_NATS__SUBJECT_PREFIX", "a..b")]).contains("nats.subject_prefix"));
+        assert!(bad(&[("BRIDGE_NATS__MAX_AGE_MS", "1000")]).contains("at least evolution.dedup_ttl_ms"));
+        assert!(bad(&[("BRIDGE_NATS__REPLICAS", "0")]).contains("nats.replicas: must be 1 to 5"));
+        assert!(bad(&[("BRIDGE_NODE_ID", "no spaces")]).contains("node_id"));
+        // The same bad URL is no concern of the memory store.
+        assert!(Config::load(None, env(&[("BRIDGE_NATS__URL", "http://x")])).is_ok());
+    }
+
+    #[test]
+    fn a_password_in_the_nats_url_is_redacted_for_printing() {
+        let n = Nats { url: "nats://app:s3cret@h1:4222,nats://h2:4222".into(), ..Nats::default() };
+        assert_eq!(n.url_redacted("<redacted>"), "nats://app:<redacted>@h1:4222,nats://h2:4222");
+        let plain = Nats::default();
+        assert_eq!(plain.url_redacted("x"), plain.url);
     }
 }

@@ -48,6 +48,7 @@ pub(crate) struct Metrics {
     errors: Family<CodeLabel, Counter>,
     drops: Family<ReasonLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    http_rejected: Family<ReasonLabel, Counter>,
     published: Counter,
     duplicates: Counter,
     deliver_latency: Histogram,
@@ -68,6 +69,7 @@ impl Metrics {
             errors: Family::default(),
             drops: Family::default(),
             rejected: Family::default(),
+            http_rejected: Family::default(),
             published: Counter::default(),
             duplicates: Counter::default(),
             // 0.1 ms .. ~3.3 s
@@ -89,6 +91,11 @@ impl Metrics {
             m.drops.clone(),
         );
         registry.register("upgrades_rejected", "WebSocket upgrades refused, by reason", m.rejected.clone());
+        registry.register(
+            "http_rejected",
+            "HTTP requests refused before their handler, by reason (host, origin, media_type, overloaded)",
+            m.http_rejected.clone(),
+        );
         registry.register("events_published", "Events published (duplicates excluded)", m.published.clone());
         registry.register("publish_duplicates", "Publishes recognised as duplicates", m.duplicates.clone());
         registry.register(
@@ -136,6 +143,10 @@ impl Metrics {
 
     pub(crate) fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub(crate) fn http_rejected(&self, reason: &'static str) {
+        self.http_rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     pub(crate) fn published(&self, duplicate: bool) {

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::activity::Activity;
 use crate::agents::Agents;
 use crate::auth::Gate;
@@ -43,6 +45,10 @@ pub(crate) struct Node {
     pub(crate) faults: Arc<Faults>,
     pub(crate) store: Arc<dyn StoreHealth>,
     pub(crate) cpu: Mutex<CpuMeter>,
+    /// One per HTTP request in progress (`limits.max_http_requests`).
+    pub(crate) http_permits: Arc<Semaphore>,
+    /// One per open dashboard stream (`limits.max_dashboard_streams`).
+    pub(crate) dashboard_permits: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -90,6 +96,8 @@ impl AppState {
             faults,
             store: stores.health,
             cpu: Mutex::new(CpuMeter::new()),
+            http_permits: Arc::new(Semaphore::new(config.limits.max_http_requests)),
+            dashboard_permits: Arc::new(Semaphore::new(config.limits.max_dashboard_streams)),
             metrics,
             config,
         };

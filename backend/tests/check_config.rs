@@ -29,3 +29,16 @@ fn a_bad_value_names_its_key_and_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("heartbeat.interval_ms: invalid type"), "{err}");
 }
+
+#[test]
+fn check_config_shows_the_store_and_redacts_a_nats_password() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bridge-backend"))
+        .args(["--check-config", "--store", "nats", "--nats-url", "nats://app:hunter2-secret@127.0.0.1:4222"])
+        .output()
+        .expect("run bridge-backend");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("store = \"nats\""), "{text}");
+    assert!(text.contains("url = \"nats://app:<redacted>@127.0.0.1:4222\""), "{text}");
+    assert!(!text.contains("hunter2"), "the password leaked: {text}");
+}

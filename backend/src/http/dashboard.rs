@@ -14,12 +14,16 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::reports::Change;
 
@@ -47,8 +51,16 @@ enum Next {
     Tick,
 }
 
-/// The stream handler.
-pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// The stream handler. At most `limits.max_dashboard_streams` at once: each holds a permit until it ends.
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Ok(permit) = Arc::clone(&state.inner.dashboard_permits).try_acquire_owned() else {
+        state.inner.metrics.http_rejected("overloaded");
+        let max = state.config().limits.max_dashboard_streams;
+        let message = format!("{max} dashboard streams are open, the most this server serves; retry later");
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_streams", message).retry_after(5));
+    };
     let changes = state.inner.reports.watch();
     let first = snapshot(&state).await;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -86,5 +98,10 @@ pub(crate) async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Ite
             Some((Ok(event), (state, changes, tick, None)))
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The stream owns the permit: it is given back when the dashboard goes away.
+    let events = events.map(move |e| {
+        let _held = &permit;
+        e
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

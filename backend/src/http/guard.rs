@@ -1,6 +1,9 @@
-//! The guard every state-changing HTTP request passes before its handler: a
-//! browser `Origin` must be on the allowlist (403 `forbidden_origin`), and a
-//! body must be `application/json` (415 `unsupported_media_type`).
+//! The guard every HTTP request passes before its handler. Every request must
+//! be addressed to one of our names (`Host`; 403 `forbidden_host`), which stops
+//! DNS rebinding: a site that points its own name at our address can otherwise
+//! read our GET answers as its own. A state-changing request must also come
+//! from an allowed browser `Origin` (403 `forbidden_origin`), and its body must
+//! be `application/json` (415 `unsupported_media_type`).
 //!
 //! Why both: a `POST` with `Content-Type: text/plain` (or a typeless `Blob`) is a
 //! "simple" request, which a browser sends from any site without a CORS preflight,
@@ -38,6 +41,15 @@ fn is_json(content_type: Option<&str>) -> bool {
 
 /// The middleware (see the module docs).
 pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).map(|v| v.to_str().unwrap_or("(unreadable)"));
+    if !state.inner.gate.host_allowed(host) {
+        state.inner.metrics.http_rejected("host");
+        let message = format!(
+            "requests to {} are refused: not a name of this server; add it to auth.allowed_hosts",
+            host.unwrap_or("(none)")
+        );
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_host", message).into_response();
+    }
     if is_safe(req.method()) {
         return next.run(req).await;
     }
@@ -45,7 +57,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     if let Some(origin) = origin
         && !state.inner.gate.origin_allowed(Some(origin.unwrap_or("")))
     {
-        state.inner.metrics.rejected("origin");
+        state.inner.metrics.http_rejected("origin");
         let message = format!(
             "{} {} from origin {} is refused; add the origin to auth.allowed_origins",
             req.method(),
@@ -57,6 +69,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
     if has_body(&req) {
         let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(unreadable)"));
         if !is_json(content_type) {
+            state.inner.metrics.http_rejected("media_type");
             let message = format!(
                 "{} {} takes a JSON body: send Content-Type: application/json (got {})",
                 req.method(),

@@ -18,6 +18,7 @@ mod demo;
 mod guard;
 mod health;
 mod llm;
+mod load;
 mod metrics;
 mod publish;
 mod reports;
@@ -123,6 +124,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         router
     };
     router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), load::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), touch))
         .layer(cors(&state))
