@@ -518,7 +518,7 @@ impl Config {
     /// Loads defaults < `file` < `env` (pairs of `BRIDGE_*` name and value) and validates.
     /// Flags are applied by the caller afterwards, followed by [`Config::validate`].
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-        let mut table = match file {
+        let table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
@@ -527,13 +527,27 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        Self::from_table(table, env)
+    }
+
+    /// Like [`Config::load`], with the file's text given: defaults < `text` < `env`.
+    pub fn from_toml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse(e.message().to_owned()))?;
+        Self::from_table(table, env)
+    }
+
+    fn from_table(
+        mut table: toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         // Only variables naming a known top-level field are ours: other tools
         // use BRIDGE_* names too. Below that level, unknown names are errors.
-        let known = toml::Table::try_from(Config::default()).unwrap_or_default();
+        static KNOWN: std::sync::LazyLock<toml::Table> =
+            std::sync::LazyLock::new(|| toml::Table::try_from(Config::default()).unwrap_or_default());
         for (name, value) in env {
             let Some(key) = name.strip_prefix("BRIDGE_") else { continue };
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
-            if !known.contains_key(&path[0]) {
+            if !KNOWN.contains_key(&path[0]) {
                 continue;
             }
             set_path(&mut table, &path, parse_env_value(&value));

@@ -4,7 +4,7 @@
 //!
 //! The modules form layers; each uses only those below it.
 //!
-//! 1. Leaves, used by everyone: [`config`], `error` (the HTTP error), `clock`,
+//! 1. Leaves, used by everyone: [`config`], [`input`] (the HTTP bodies' checks), `error` (the HTTP error), `clock`,
 //!    `auth`, `metrics`, `wire` (encoding frames), `mailbox` (what state needs from
 //!    a connection), `activity`, `dedup`, `shutdown`, `process`, `sync`.
 //! 2. `store`: every domain's state behind one trait each; the embedded
@@ -33,6 +33,7 @@ mod demo;
 mod error;
 mod evolution;
 mod http;
+pub mod input;
 mod llm;
 mod mailbox;
 mod metrics;

@@ -4,10 +4,6 @@
 
 use std::sync::Arc;
 
-use bridge_core::protocol::rules;
-use bridge_core::report::BridgeReport;
-use serde_json::Value;
-
 use crate::config;
 use crate::metrics::Metrics;
 use crate::store::StoreError;
@@ -41,21 +37,7 @@ impl Reports {
 
     /// Validates and stores the report `body` of bridge `id`; returns how it was taken and its seq.
     pub(crate) async fn put(&self, id: &str, body: &[u8]) -> Result<(Accepted, u64), ReportError> {
-        let invalid = |m: String| ReportError::Invalid(m);
-        rules::check_agent(id).map_err(|m| invalid(m.replace("agent name", "bridge id")))?;
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| invalid(format!("the report is not valid JSON: {e}")))?;
-        let report: BridgeReport = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(format!("the report does not match the report format: {e}")))?;
-        if report.bridge_id != id {
-            return Err(invalid(format!(
-                "the report's bridgeId \"{}\" does not match the URL's \"{id}\"",
-                report.bridge_id
-            )));
-        }
-        if report.instance.is_empty() || report.instance.len() > rules::MAX_ID_BYTES {
-            return Err(invalid(format!("instance must be 1 to {} bytes", rules::MAX_ID_BYTES)));
-        }
+        let (report, value) = crate::input::report(id, body).map_err(ReportError::Invalid)?;
         let accepted = self
             .store
             .put(id, &report.instance, report.seq, value, crate::clock::unix_ms())

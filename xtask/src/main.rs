@@ -11,12 +11,14 @@
 //! - [`test`]: every check, with one summary.
 //! - [`bench`]: the backend's memory and throughput figures.
 //! - [`cluster`]: nats-server and several nodes on one event stream.
+//! - [`fuzz`]: the cargo-fuzz targets, on nightly.
 
 use std::process::ExitCode;
 
 mod bench;
 mod build;
 mod cluster;
+mod fuzz;
 mod run;
 mod setup;
 mod steps;
@@ -32,6 +34,8 @@ commands:
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
           e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
           --store nats adds the same fan-out on a three-node cluster)
+  fuzz    the cargo-fuzz targets (frame decoders, config, report and publish bodies) on nightly,
+          installed on first use (flags after --: --secs N (60 per target), --target NAME)
   cluster nats-server and N nodes on one event stream, in demo mode (flags after --:
           --nodes N (3), --base-port P (8765), --nats-port P (4222), --no-demo)
 ";
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Some("test") => test::all(),
         Some("bench") => bench::bench(&args[1..]),
         Some("cluster") => cluster::cluster(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

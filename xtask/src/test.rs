@@ -6,6 +6,9 @@ use std::time::Instant;
 use crate::steps::{Backend, Steps, cargo, root, run_cmd, run_tee};
 use crate::{build, setup};
 
+/// Seconds of fuzzing per target in a test run.
+const FUZZ_SECS: u64 = 20;
+
 /// Runs everything; Err when anything failed.
 pub(crate) fn all() -> Result<(), String> {
     let start = Instant::now();
@@ -66,11 +69,18 @@ pub(crate) fn all() -> Result<(), String> {
         Ok(None)
     });
 
+    // A short fuzzing run of every target (cargo xtask fuzz runs longer ones).
+    let mut fuzz_figures = Vec::new();
+    let targets: Vec<String> = crate::fuzz::TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    crate::fuzz::steps_into(&mut steps, FUZZ_SECS, &targets, &mut fuzz_figures);
     if let Ok(text) = std::fs::read_to_string(&figures) {
         println!("\nfigures measured by the native tests:");
         for line in text.lines() {
             println!("  {line}");
         }
+    }
+    for line in &fuzz_figures {
+        println!("  {line}");
     }
     if !counts.is_empty() {
         println!("\ntests run, by crate / suite:");

@@ -7,20 +7,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use bridge_core::protocol::{Id, Json as RawJson, rules};
-use serde::Deserialize;
+use bridge_core::protocol::{Id, rules};
 use serde_json::{Value, json};
 
 use super::authorize;
 use crate::config::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-struct Body {
-    topic: String,
-    data: RawJson,
-}
 
 pub(crate) async fn publish(
     State(state): State<AppState>,
@@ -29,11 +22,7 @@ pub(crate) async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     let grant = authorize(&state, &headers, Role::Publish)?;
     let body = super::body_within(body, 256 * 1024)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body must be UTF-8 JSON"))?;
-    let body: Body = serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request(format!("the body must be {{\"topic\": string, \"data\": any JSON}}: {e}"))
-    })?;
-    rules::check_topic(&body.topic).map_err(ApiError::bad_request)?;
+    let body = crate::input::publish_body(&body).map_err(ApiError::bad_request)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
             let k = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;

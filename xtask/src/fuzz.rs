@@ -1,0 +1,143 @@
+//! `cargo xtask fuzz [--secs N] [--target NAME]`: the cargo-fuzz targets in
+//! `fuzz/` (frame decoders, config loader, report and publish bodies) under
+//! libFuzzer with AddressSanitizer, N seconds each (60 by default). Installs the
+//! nightly toolchain and cargo-fuzz on first use. Fails on a crash, a hang (10 s
+//! for one input), or an allocation above 512 MiB; the input that did it is kept
+//! in `fuzz/artifacts/` and should become a regression test.
+//!
+//! Each run starts from the committed seeds (`fuzz/corpus/<target>`, never
+//! written to) and grows a working corpus in `target/fuzz-corpus/<target>`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd, run_tee};
+
+/// Every target, in `fuzz/Cargo.toml`.
+pub(crate) const TARGETS: [&str; 5] = ["client_frame", "server_frame", "config", "report", "publish_body"];
+
+struct Options {
+    secs: u64,
+    targets: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options { secs: 60, targets: TARGETS.iter().map(|t| (*t).to_owned()).collect() };
+    let mut it = args.iter().filter(|a| *a != "--");
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--secs" => o.secs = v.parse().map_err(|e| format!("--secs {v}: {e}"))?,
+            "--target" if TARGETS.contains(&v.as_str()) => o.targets = vec![v.clone()],
+            "--target" => return Err(format!("no fuzz target {v}; there are {}", TARGETS.join(", "))),
+            other => return Err(format!("unknown flag {other}; usage: cargo xtask fuzz [--secs N] [--target NAME]")),
+        }
+    }
+    Ok(o)
+}
+
+/// The nightly toolchain (minimal profile), installed when missing.
+fn nightly() -> Result<Option<String>, String> {
+    let list = output(Command::new("rustup").args(["toolchain", "list"])).ok_or("rustup is not available")?;
+    if list.lines().any(|l| l.starts_with("nightly")) {
+        return Ok(Some("nightly already installed".into()));
+    }
+    println!("  installing the nightly toolchain (minimal profile; about a minute)");
+    run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+    Ok(None)
+}
+
+/// cargo-fuzz, installed when missing.
+fn cargo_fuzz() -> Result<Option<String>, String> {
+    if let Some(v) = output(cargo().args(["fuzz", "--version"])) {
+        return Ok(Some(format!("{v} already installed")));
+    }
+    println!("  installing cargo-fuzz (about 2 minutes)");
+    run_cmd(cargo().args(["install", "cargo-fuzz", "--locked"]))
+        .or_else(|_| run_cmd(cargo().args(["install", "cargo-fuzz"])))?;
+    Ok(None)
+}
+
+/// rustup's `cargo` (which understands `+nightly`), not the stable one running us,
+/// with nothing of ours in its environment that would pin it to stable.
+fn nightly_cargo() -> Command {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    let proxy = home.map(|h| h.join("bin/cargo")).filter(|p| p.is_file());
+    let mut c = Command::new(proxy.map_or_else(|| "cargo".into(), std::path::PathBuf::into_os_string));
+    for var in ["CARGO", "RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO_TARGET_DIR"] {
+        c.env_remove(var);
+    }
+    c.arg("+nightly");
+    c
+}
+
+/// What libFuzzer reported at the end of a run.
+fn stat(log: &str, name: &str) -> Option<u64> {
+    log.lines().find_map(|l| l.strip_prefix(&format!("stat::{name}:"))?.trim().parse().ok())
+}
+
+/// Runs one target for `secs`; returns (executions, corpus entries).
+fn run_target(target: &str, secs: u64) -> Result<(u64, u64), String> {
+    let seeds = root().join("fuzz/corpus").join(target);
+    let work = root().join("target/fuzz-corpus").join(target);
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let mut cmd = nightly_cargo();
+    cmd.current_dir(root().join("fuzz"))
+        .args(["fuzz", "run", target])
+        .arg(&work)
+        .arg(&seeds)
+        .arg("--")
+        .arg(format!("-max_total_time={secs}"))
+        .args(["-timeout=10", "-rss_limit_mb=2048", "-malloc_limit_mb=512", "-max_len=65536"])
+        .args(["-print_final_stats=1", "-print_pcs=0", "-print_funcs=0", "-verbosity=0"]);
+    let started = Instant::now();
+    let log = run_tee(&mut cmd).map_err(|e| {
+        format!(
+            "{e}: fuzz target {target} failed; the input is in fuzz/artifacts/{target}/ (make it a regression test)"
+        )
+    })?;
+    let runs = stat(&log, "number_of_executed_units").unwrap_or(0);
+    let entries = count_files(&work);
+    println!(
+        "  {target}: {runs} executions in {} ({:.0}/s), corpus {entries} inputs, no crash",
+        fmt_duration(started.elapsed()),
+        runs as f64 / started.elapsed().as_secs_f64().max(0.001)
+    );
+    Ok((runs, entries))
+}
+
+fn count_files(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |d| d.flatten().count() as u64)
+}
+
+/// Adds the fuzz steps (install on demand, then each target) to `steps`.
+pub(crate) fn steps_into(steps: &mut Steps, secs: u64, targets: &[String], figures: &mut Vec<String>) {
+    let ready = steps.step("fuzz: nightly toolchain", nightly) && steps.step("fuzz: cargo-fuzz", cargo_fuzz);
+    for target in targets {
+        steps.step(&format!("fuzz: {target} ({secs} s)"), || {
+            if !ready {
+                return Err("needs nightly and cargo-fuzz, which failed to install".into());
+            }
+            let (runs, entries) = run_target(target, secs)?;
+            figures.push(format!("fuzz {target}: {runs} executions in {secs} s, {entries} corpus inputs, no crash"));
+            Ok(None)
+        });
+    }
+}
+
+pub(crate) fn fuzz(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let start = Instant::now();
+    let mut steps = Steps::default();
+    let mut figures = Vec::new();
+    steps_into(&mut steps, o.secs, &o.targets, &mut figures);
+    println!("\nfuzz figures:");
+    for f in &figures {
+        println!("  {f}");
+    }
+    steps.summary("fuzz", start.elapsed());
+    if steps.all_passed() { Ok(()) } else { Err("fuzzing failed (see above)".into()) }
+}
