@@ -21,6 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 mod activity;
@@ -99,9 +100,18 @@ pub async fn serve(
     });
     let mut stop = signal.subscribe();
     let mut serve = tokio::spawn(
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(async move { shutdown::signalled(&mut stop).await })
-            .into_future(),
+        // TCP_NODELAY: the writers already batch frames and flush once per batch, so
+        // Nagle's algorithm would only hold small answers back (up to 40 ms with delayed acks).
+        axum::serve(
+            listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            }),
+            app(state.clone()),
+        )
+        .with_graceful_shutdown(async move { shutdown::signalled(&mut stop).await })
+        .into_future(),
     );
     let mut asked = signal.subscribe();
     let ended = tokio::select! {

@@ -7,12 +7,13 @@
 //!     publish→deliver latency p50/p99 (measured by the subscribers, which run
 //!     on the same machine and share its cores).
 //!
-//! (c) With `--store nats`: the same fan-out on a three-node cluster (nats-server
+//! (c) Agent messages between two agents: latency and throughput (see `agents`).
+//! (d) With `--store nats`: the same fan-out on a three-node cluster (nats-server
 //!     on a free loopback port, subscribers spread over the nodes, the publisher
 //!     on the first), printed next to the single node's figures of the same run.
 //!
 //! usage: bench <path to bridge-backend> [--connections N] [--subscribers S] [--rates r1,r2,..] [--step-secs T]
-//!        [--store memory|nats]
+//!        [--store memory|nats] [--only idle,fanout,agents] [--messages N]
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod agents;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Args {
@@ -36,6 +39,10 @@ struct Args {
     step: Duration,
     /// Also measure a three-node cluster on NATS.
     nats: bool,
+    /// Which parts to run.
+    only: Vec<String>,
+    /// Agent messages per mode.
+    messages: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
         rates: vec![200, 500, 1000, 1500, 2000, 3000, 4000, 6000],
         step: Duration::from_secs(3),
         nats: false,
+        only: vec!["idle".into(), "fanout".into(), "agents".into()],
+        messages: 100_000,
     };
     while let Some(flag) = it.next() {
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -63,6 +72,8 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--step-secs" => a.step = Duration::from_secs_f64(v.parse().map_err(|e| format!("--step-secs: {e}"))?),
+            "--only" => a.only = v.split(',').map(|s| s.trim().to_owned()).collect(),
+            "--messages" => a.messages = v.parse().map_err(|e| format!("--messages: {e}"))?,
             "--store" => match v.as_str() {
                 "memory" => a.nats = false,
                 "nats" => a.nats = true,
@@ -140,8 +151,9 @@ impl Backend {
 }
 
 async fn connect(addr: &str, client: &str) -> Result<Ws, String> {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/evolution")).await.map_err(|e| e.to_string())?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/evolution"), None, true)
+        .await
+        .map_err(|e| e.to_string())?;
     let hello = format!(r#"{{"type":"hello","protocol":1,"client":"{client}"}}"#);
     ws.send(Message::text(hello)).await.map_err(|e| e.to_string())?;
     match ws.next().await {
@@ -438,8 +450,17 @@ fn main() -> std::process::ExitCode {
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let result = rt.block_on(async {
-        idle_memory(&args).await?;
-        fanouts(&args).await
+        let runs = |part: &str| args.only.iter().any(|o| o == part);
+        if runs("idle") {
+            idle_memory(&args).await?;
+        }
+        if runs("agents") {
+            agents::run(&args.backend, args.messages, 256).await?;
+        }
+        if runs("fanout") {
+            fanouts(&args).await?;
+        }
+        Ok::<(), String>(())
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
