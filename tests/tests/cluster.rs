@@ -184,7 +184,9 @@ async fn a_request_sent_on_one_node_is_answered_by_a_handler_on_another() {
     assert_eq!(ack["type"], "ack", "{ack}");
     let mut requester = a.client("/evolution", "requester").await;
     requester.send(json!({"type": "request", "id": "q1", "action": "evolve", "params": {"p": 64}})).await;
-    let routed = handler.recv_type("request").await;
+    let Some(routed) = handler.recv_within(bridge_tests::WAIT).await else {
+        panic!("the handler got no request; the requester got {:?}", requester.recv_within(WAIT).await);
+    };
     assert_eq!((routed["action"].as_str(), &routed["params"]), (Some("evolve"), &json!({"p": 64})), "{routed}");
     handler.send(json!({"type": "response", "id": routed["id"], "ok": true, "result": {"best": 0.97}})).await;
     assert_eq!(

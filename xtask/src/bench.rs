@@ -6,8 +6,10 @@ use std::process::Command;
 use crate::steps::{cargo, root, run_cmd};
 
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
-    if args.iter().any(|a| a == "nats") {
-        crate::setup::all()?;
+    // nats-server: the fan-out is measured next to its WebSocket listener.
+    let mut steps = crate::steps::Steps::default();
+    if !steps.step("setup: nats-server", crate::setup::nats_server) {
+        return Err("nats-server could not be installed (see above)".into());
     }
     println!("==> building bridge-backend and the load generator (release)");
     run_cmd(cargo().args([

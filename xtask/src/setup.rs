@@ -90,7 +90,7 @@ fn pinned_nats_version() -> Result<String, String> {
 }
 
 /// nats-server into a virtualenv the project owns (skipped when the pinned version is there).
-fn nats_server() -> Result<Option<String>, String> {
+pub(crate) fn nats_server() -> Result<Option<String>, String> {
     let want = pinned_nats_version()?;
     let bin = nats_server_bin();
     let have = output(Command::new(&bin).arg("--version"));

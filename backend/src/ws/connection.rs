@@ -11,12 +11,12 @@ use bridge_core::protocol::{
     ClientFrame, ErrorCode, ErrorFrame, FrameError, PROTOCOL_VERSION, Pong, ServerFrame, Welcome, close, decode_client,
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::bucket::TokenBucket;
 use super::handshake::handshake;
-use super::peer::{CloseRequest, Peer};
+use super::peer::Peer;
+use super::queue::CloseRequest;
 use super::writer::{Writer, WriterEnd};
 use super::{Service, Slot, Transport};
 use crate::mailbox::Mailbox;
@@ -29,74 +29,84 @@ use crate::wire::encode;
 /// the socket's own slot), and the once-only or per-frame steps (the handshake,
 /// dispatching a frame, sending an error) are boxed for their duration instead of
 /// being laid out in it.
-pub(crate) async fn serve<S, K, R>(mut sink: K, mut stream: R, service: Arc<S>, transport: Transport, _slot: Slot)
+///
+/// (Not an `async fn`: that would keep a second copy of its arguments in the future.)
+#[allow(clippy::manual_async_fn, reason = "an async fn keeps a second copy of its arguments")]
+pub(crate) fn serve<S, K, R>(
+    mut sink: K,
+    mut stream: R,
+    service: Arc<S>,
+    transport: Transport,
+    slot: Slot,
+) -> impl Future<Output = ()> + Send
 where
     S: Service,
     K: Sink<Message, Error = axum::Error> + Unpin + Send,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
-    let _tracked = transport.0.shutdown.track();
-    let Some((hello, grant)) = Box::pin(handshake(&mut sink, &mut stream, &transport, S::SOCKET)).await else {
-        return;
-    };
-    let connections = transport.connections();
-    let id = connections.next_id();
-    let session = format!("{}-{id}", S::SOCKET);
-    let limits = &transport.0.limits;
-    let (tx, rx) = mpsc::channel(limits.outbound_queue);
-    let (peer, close_rx) = Peer::new(id, hello.client.clone(), grant, tx);
-    let peer = Arc::new(peer);
-    connections.insert(S::SOCKET, Arc::clone(&peer) as Arc<dyn Mailbox>);
-    let welcome = encode(&ServerFrame::Welcome(Welcome {
-        protocol: PROTOCOL_VERSION,
-        session: session.clone(),
-        heartbeat_ms: transport.0.heartbeat.interval_ms,
-        server: format!("bridge-backend/{}", bridge_core::VERSION),
-        max_frame_bytes: limits.max_frame_bytes as u64,
-    }));
-    if sink.send(Message::Text(welcome)).await.is_err() {
-        connections.remove(id);
-        return;
-    }
-    transport.0.metrics.frames_out(S::SOCKET, "welcome", 1);
-    tracing::debug!(session, client = %hello.client, token = %peer.grant.name, "connected");
+    async move {
+        let _slot = slot;
+        let _tracked = transport.0.shutdown.track();
+        let Some((hello, grant)) = Box::pin(handshake(&mut sink, &mut stream, &transport, S::SOCKET)).await else {
+            return;
+        };
+        let connections = transport.connections();
+        let id = connections.next_id();
+        let limits = &transport.0.limits;
+        let peer = Arc::new(Peer::new(id, hello.client, grant, limits.outbound_queue));
+        connections.insert(S::SOCKET, Arc::clone(&peer) as Arc<dyn Mailbox>);
+        let welcome = encode(&ServerFrame::Welcome(Welcome {
+            protocol: PROTOCOL_VERSION,
+            session: format!("{}-{id}", S::SOCKET),
+            heartbeat_ms: transport.0.heartbeat.interval_ms,
+            server: format!("bridge-backend/{}", bridge_core::VERSION),
+            max_frame_bytes: limits.max_frame_bytes as u64,
+        }));
+        if sink.send(Message::Text(welcome)).await.is_err() {
+            connections.remove(id);
+            return;
+        }
+        transport.0.metrics.frames_out(S::SOCKET, "welcome", 1);
+        tracing::debug!(session = id, socket = S::SOCKET, client = %peer.client, token = %peer.grant.name, "connected");
 
-    let start = Instant::now();
-    let last_seen = AtomicU64::new(0);
-    let writer = Writer::<S, K> {
-        sink,
-        queue: rx,
-        close: close_rx,
-        feed: service.open(),
-        service: &service,
-        transport: &transport,
-        last_seen: &last_seen,
-        start,
-    }
-    .run();
-    let reader = read_loop(stream, &peer, &*service, &transport, &last_seen, start);
-    tokio::pin!(writer, reader);
-    let end = tokio::select! {
-        asked = &mut reader => {
-            // The reader stopped: the client closed, or misbehaved. Let the writer say goodbye.
-            let req = asked.unwrap_or(CloseRequest { code: close::NORMAL, reason: String::new() });
-            peer.close(req.code, &req.reason);
-            tokio::time::timeout(Duration::from_secs(3), &mut writer).await.unwrap_or(WriterEnd::Broken)
+        let start = Instant::now();
+        let last_seen = AtomicU64::new(0);
+        let writer = Writer::<S, K> {
+            sink,
+            queue: &peer.queue,
+            feed: service.open(),
+            service: &service,
+            transport: &transport,
+            last_seen: &last_seen,
+            start,
         }
-        end = &mut writer => {
-            // We sent a close frame: give the client a moment to answer it (RFC 6455 §5.5.1)
-            // before dropping the TCP connection, so it sees our close code rather than a reset.
-            if matches!(end, WriterEnd::Closed(_)) {
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut reader).await;
+        .run();
+        let reader = read_loop(stream, &peer, &*service, &transport, &last_seen, start);
+        tokio::pin!(writer, reader);
+        let end = tokio::select! {
+            asked = &mut reader => {
+                // The reader stopped: the client closed, or misbehaved. Let the writer say goodbye.
+                let req = asked.unwrap_or(CloseRequest { code: close::NORMAL, reason: String::new() });
+                peer.close(req.code, &req.reason);
+                tokio::time::timeout(Duration::from_secs(3), &mut writer).await.unwrap_or(WriterEnd::Broken)
             }
-            end
+            end = &mut writer => {
+                // We sent a close frame: give the client a moment to answer it (RFC 6455 §5.5.1)
+                // before dropping the TCP connection, so it sees our close code rather than a reset.
+                if matches!(end, WriterEnd::Closed(_)) {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), &mut reader).await;
+                }
+                end
+            }
+        };
+        // Nothing is queued for a connection that is gone: pushes fail from now on.
+        peer.queue.end();
+        connections.remove(peer.id);
+        service.closed(&peer);
+        match end {
+            WriterEnd::Closed(code) => tracing::debug!(session = id, socket = S::SOCKET, code, "closed"),
+            WriterEnd::Broken => tracing::debug!(session = id, socket = S::SOCKET, "connection lost"),
         }
-    };
-    connections.remove(peer.id);
-    service.closed(&peer);
-    match end {
-        WriterEnd::Closed(code) => tracing::debug!(session, code, "closed"),
-        WriterEnd::Broken => tracing::debug!(session, "connection lost"),
     }
 }
 

@@ -13,10 +13,12 @@
 //! - [`handshake`]: `hello` → `welcome`, or a refusal with its close code.
 //! - [`writer`]: the writer.
 //! - [`peer`]: the connection as the rest of the server sees it.
+//! - [`queue`]: its bounded outbound queue and close request, allocated only while used.
 //! - [`registry`]: connection slots, ids, and the live connections.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use bridge_core::protocol::{ClientFrame, FrameError};
@@ -31,6 +33,7 @@ mod bucket;
 mod connection;
 mod handshake;
 mod peer;
+mod queue;
 mod registry;
 #[cfg(test)]
 mod tests;
@@ -115,6 +118,18 @@ struct Parts {
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
     connections: Arc<Connections>,
+    /// One clock for every writer: heartbeats and shutdown (one timer for the node,
+    /// not one per connection: each idle connection waits on it for free).
+    clock: tokio::sync::watch::Sender<Tick>,
+}
+
+/// What the node's clock says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tick {
+    /// Heartbeat intervals so far: every writer pings (or gives up on a silent client) at each.
+    pub(crate) beats: u64,
+    /// The node is shutting down.
+    pub(crate) shutdown: bool,
 }
 
 impl Transport {
@@ -126,7 +141,25 @@ impl Transport {
         shutdown: Shutdown,
         connections: Arc<Connections>,
     ) -> Self {
-        Self(Arc::new(Parts { limits, heartbeat, gate, metrics, shutdown, connections }))
+        let clock = tokio::sync::watch::Sender::new(Tick::default());
+        let ticking = clock.clone();
+        let (every, mut stop) = (Duration::from_millis(heartbeat.interval_ms), shutdown.subscribe());
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => {
+                        ticking.send_modify(|t| t.beats += 1);
+                    }
+                    () = crate::shutdown::signalled(&mut stop) => {
+                        ticking.send_modify(|t| t.shutdown = true);
+                        return;
+                    }
+                }
+            }
+        });
+        Self(Arc::new(Parts { limits, heartbeat, gate, metrics, shutdown, connections, clock }))
     }
 
     pub(crate) fn limits(&self) -> &Limits {

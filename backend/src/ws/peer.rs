@@ -5,17 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::ws::Utf8Bytes;
 use bridge_core::protocol::{ErrorFrame, ServerFrame, close};
-use tokio::sync::{mpsc, watch};
 
+use super::queue::{Queue, Refused};
 use crate::auth::Grant;
 use crate::mailbox::{Mailbox, PushError};
 use crate::wire::encode;
 
-/// What the writer is asked to do, in order.
-///
-/// Kept small (a service's rare commands are boxed): every connection's queue
-/// allocates its first block of 32 slots up front, so this size is paid by idle
-/// connections too.
+/// What the writer is asked to do, in order. Kept small (a service's rare
+/// commands are boxed): a queue slot is this size.
 #[derive(Debug)]
 pub(crate) enum Outbound<C> {
     /// Write this frame.
@@ -27,13 +24,6 @@ pub(crate) enum Outbound<C> {
 /// A close "code" meaning: cut the connection without a close frame (the demo's drop).
 pub(crate) const ABORT: u16 = 0;
 
-/// Why and how a connection should close.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CloseRequest {
-    pub(crate) code: u16,
-    pub(crate) reason: String,
-}
-
 /// A live connection of a socket whose service takes commands of type `C`.
 #[derive(Debug)]
 pub(crate) struct Peer<C> {
@@ -43,28 +33,23 @@ pub(crate) struct Peer<C> {
     pub(crate) client: String,
     /// Token grant.
     pub(crate) grant: Grant,
-    outbox: mpsc::Sender<Outbound<C>>,
-    close: watch::Sender<Option<CloseRequest>>,
+    /// What the writer is to write, and whether to close.
+    pub(crate) queue: Queue<Outbound<C>>,
     /// Frames queued to this peer, for metrics.
     pub(crate) queued: AtomicU64,
 }
 
 impl<C: Send + std::fmt::Debug> Peer<C> {
-    pub(crate) fn new(
-        id: u64,
-        client: String,
-        grant: Grant,
-        outbox: mpsc::Sender<Outbound<C>>,
-    ) -> (Self, watch::Receiver<Option<CloseRequest>>) {
-        let (close, close_rx) = watch::channel(None);
-        (Self { id, client, grant, outbox, close, queued: AtomicU64::new(0) }, close_rx)
+    /// A connection whose queue holds at most `capacity` items.
+    pub(crate) fn new(id: u64, client: String, grant: Grant, capacity: usize) -> Self {
+        Self { id, client, grant, queue: Queue::new(capacity), queued: AtomicU64::new(0) }
     }
 
     /// Queues an instruction for the writer, waiting for room: used by the
     /// connection's own reader, so a client that does not read its answers is
     /// slowed down rather than buffered without bound.
     pub(crate) async fn send(&self, item: Outbound<C>) -> Result<(), PushError> {
-        self.outbox.send(item).await.map_err(|_| PushError::Closed)
+        self.queue.push(item).await.map_err(|_| PushError::Closed)
     }
 
     /// Queues a server frame, waiting for room.
@@ -88,27 +73,21 @@ impl<C: Send + std::fmt::Debug> Mailbox for Peer<C> {
     }
 
     fn push(&self, frame: Utf8Bytes) -> Result<(), PushError> {
-        match self.outbox.try_send(Outbound::Frame(frame)) {
+        match self.queue.try_push(Outbound::Frame(frame)) {
             Ok(()) => {
                 self.queued.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 self.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full; reconnect and resume");
                 Err(PushError::Full)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+            Err(Refused::Closed) => Err(PushError::Closed),
         }
     }
 
     fn close(&self, code: u16, reason: &str) {
-        self.close.send_if_modified(|current| {
-            if current.is_some() {
-                return false;
-            }
-            *current = Some(CloseRequest { code, reason: reason.to_owned() });
-            true
-        });
+        self.queue.close(code, reason);
     }
 
     fn abort(&self, reason: &str) {
@@ -116,7 +95,7 @@ impl<C: Send + std::fmt::Debug> Mailbox for Peer<C> {
     }
 
     fn is_closing(&self) -> bool {
-        self.close.borrow().is_some()
+        self.queue.is_closing()
     }
 }
 
@@ -126,8 +105,6 @@ mod tests {
 
     #[test]
     fn a_queue_slot_stays_small() {
-        // Every connection's queue allocates 32 slots up front, idle or not
-        // (`cargo xtask bench` measures the whole idle connection).
         // A command is boxed, so its type does not matter.
         let size = std::mem::size_of::<Outbound<[u8; 1024]>>();
         assert!(size <= 40, "{size} bytes");

@@ -9,10 +9,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bridge_core::protocol::close;
 use futures_util::{Sink, SinkExt};
-use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::peer::{ABORT, CloseRequest, Outbound};
+use super::peer::{ABORT, Outbound};
+use super::queue::Queue;
 use super::{Feed, Service, Transport};
 
 /// Outbound queue items handled per batch before flushing.
@@ -29,8 +29,7 @@ pub(crate) enum WriterEnd {
 
 pub(crate) struct Writer<'a, S: Service, K> {
     pub(crate) sink: K,
-    pub(crate) queue: mpsc::Receiver<Outbound<S::Command>>,
-    pub(crate) close: watch::Receiver<Option<CloseRequest>>,
+    pub(crate) queue: &'a Queue<Outbound<S::Command>>,
     pub(crate) feed: S::Feed,
     pub(crate) service: &'a S,
     pub(crate) transport: &'a Transport,
@@ -109,13 +108,12 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
         S::Feed: Send,
     {
         async move {
-            let hb = &self.transport.0.heartbeat;
-            let (interval, timeout) = (Duration::from_millis(hb.interval_ms), hb.timeout_ms);
-            let mut next_ping = Instant::now() + interval;
-            let mut shutdown = self.transport.0.shutdown.subscribe();
+            let timeout = self.transport.0.heartbeat.timeout_ms;
+            let mut clock = self.transport.0.clock.subscribe();
+            let mut beats = clock.borrow_and_update().beats;
             let mut scratch = Vec::new();
             loop {
-                let asked = self.close.borrow_and_update().clone();
+                let asked = self.queue.close_request();
                 if let Some(req) = asked.as_ref().filter(|r| r.code == ABORT) {
                     tracing::debug!(reason = %req.reason, "connection cut");
                     return WriterEnd::Broken;
@@ -126,7 +124,7 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
                         self.transport.0.metrics.dropped("outbound_queue_full");
                     }
                     // What was queued before the close (typically the error frames explaining it) goes first.
-                    while let Ok(item) = self.queue.try_recv() {
+                    while let Some(item) = self.queue.try_pop() {
                         if self.handle(item).await.is_err() {
                             return WriterEnd::Broken;
                         }
@@ -136,21 +134,17 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
                     }
                     return self.send_close(req.code, &req.reason).await;
                 }
-                if *shutdown.borrow_and_update() {
+                let now = *clock.borrow_and_update();
+                if now.shutdown {
                     return self.send_close(close::GOING_AWAY, "server shutting down").await;
                 }
                 // Do everything that is ready, then flush once.
                 let mut wrote = false;
                 for _ in 0..MAX_QUEUE_BATCH {
-                    match self.queue.try_recv() {
-                        Ok(item) => {
-                            wrote = true;
-                            if self.handle(item).await.is_err() {
-                                return WriterEnd::Broken;
-                            }
-                        }
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => return WriterEnd::Broken,
+                    let Some(item) = self.queue.try_pop() else { break };
+                    wrote = true;
+                    if self.handle(item).await.is_err() {
+                        return WriterEnd::Broken;
                     }
                 }
                 if self.feed.pending() {
@@ -164,7 +158,8 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
                         Err(None) => return WriterEnd::Broken,
                     }
                 }
-                if Instant::now() >= next_ping {
+                if now.beats != beats {
+                    beats = now.beats;
                     let silent = self.start.elapsed().as_millis() as u64 - self.last_seen.load(Ordering::Relaxed);
                     if silent > timeout {
                         return self
@@ -175,7 +170,6 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
                         return WriterEnd::Broken;
                     }
                     wrote = true;
-                    next_ping = Instant::now() + interval;
                 }
                 if wrote {
                     if self.flush().await.is_err() {
@@ -185,19 +179,11 @@ impl<S: Service, K: Sink<Message, Error = axum::Error> + Unpin + Send> Writer<'_
                 }
                 // Nothing ready: wait for something.
                 let feed_active = self.feed.is_active();
-                let (close_rx, queue, feed) = (&mut self.close, &mut self.queue, &mut self.feed);
-                let woke = tokio::select! {
-                    _ = close_rx.changed() => None,
-                    _ = shutdown.changed() => None,
-                    item = queue.recv() => Some(item),
-                    () = feed.changed(), if feed_active => None,
-                    () = tokio::time::sleep_until(next_ping) => None,
-                };
-                if let Some(item) = woke {
-                    let Some(item) = item else { return WriterEnd::Broken };
-                    if self.handle(item).await.is_err() || self.flush().await.is_err() {
-                        return WriterEnd::Broken;
-                    }
+                let (queue, feed) = (self.queue, &mut self.feed);
+                tokio::select! {
+                    () = queue.changed() => {}
+                    _ = clock.changed() => {}
+                    () = feed.changed(), if feed_active => {}
                 }
             }
         }

@@ -140,8 +140,15 @@ impl RequestBus for NatsBus {
                     return;
                 }
             };
-            // Make sure the server has the subscription before the handler is told it handles.
-            let _ = client.flush().await;
+            // Make sure the server has the subscription before the handler is told it handles:
+            // it takes a connection's commands in order, so once a message of ours comes back
+            // through it, the subscription above is in place. (A flush only empties our buffer.)
+            let inbox = client.new_inbox();
+            if let Ok(mut echo) = client.subscribe(inbox.clone()).await
+                && client.publish(inbox, Bytes::new()).await.is_ok()
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(5), echo.next()).await;
+            }
             let _ = started.send(());
             serve(subscription, to_domain, client).await;
         });

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod agents;
+mod nats_ws;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -105,6 +106,11 @@ impl Backend {
             .env("BRIDGE_HEARTBEAT__INTERVAL_MS", "600000")
             .env("BRIDGE_HEARTBEAT__TIMEOUT_MS", "1200000")
             .env("BRIDGE_EVOLUTION__HISTORY_EVENTS", "100000")
+            .envs(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with("BENCH_BRIDGE_"))
+                    .map(|(k, v)| (k["BENCH_".len()..].to_owned(), v)),
+            )
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -136,13 +142,7 @@ impl Backend {
 
     /// CPU seconds used so far (user + system).
     fn cpu_secs(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .ok()
-            .and_then(|s| {
-                let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
-                Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / 100.0)
-            })
-            .unwrap_or(0.0)
+        cpu_secs_of(self.pid)
     }
 
     async fn stop(mut self) {
@@ -221,42 +221,113 @@ struct Step {
     closed: u64,
 }
 
-/// The fan-out at rising rates against `backends` (subscribers spread over them,
-/// the publisher on the first); returns each rate's step and whether it met the bar.
-async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(Step, bool)>, String> {
+/// What a fan-out runs against.
+enum Target<'a> {
+    /// bridge-backend nodes: subscribers spread over them, the publisher on the first.
+    Bridge(&'a [Backend]),
+    /// nats-server's WebSocket listener (`addr`), the process `pid`.
+    Nats { addr: String, pid: u32 },
+}
+
+impl Target<'_> {
+    fn nodes(&self) -> usize {
+        match self {
+            Target::Bridge(b) => b.len(),
+            Target::Nats { .. } => 1,
+        }
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        match self {
+            Target::Bridge(b) => b.iter().map(Backend::cpu_secs).sum(),
+            Target::Nats { pid, .. } => cpu_secs_of(*pid),
+        }
+    }
+
+    /// A subscriber, subscribed to "bench".
+    async fn subscriber(&self, i: usize) -> Result<Ws, String> {
+        match self {
+            Target::Bridge(b) => {
+                let mut ws = connect(&b[i % b.len()].addr, &format!("sub-{i}")).await?;
+                let sub = r#"{"type":"subscribe","id":1,"topics":["bench"]}"#;
+                ws.send(Message::text(sub)).await.map_err(|e| e.to_string())?;
+                Ok(ws)
+            }
+            Target::Nats { addr, .. } => nats_ws::connect(addr, &["SUB bench 1"]).await,
+        }
+    }
+
+    async fn publisher(&self) -> Result<Ws, String> {
+        match self {
+            Target::Bridge(b) => connect(&b[0].addr, "publisher").await,
+            Target::Nats { addr, .. } => nats_ws::connect(addr, &[]).await,
+        }
+    }
+
+    /// The message that publishes `data` with id `id`.
+    fn publish(&self, id: u64, data: &str) -> Message {
+        match self {
+            Target::Bridge(_) => {
+                Message::text(format!(r#"{{"type":"publish","id":{id},"topic":"bench","data":{data}}}"#))
+            }
+            Target::Nats { .. } => nats_ws::publish("bench", data),
+        }
+    }
+}
+
+/// CPU seconds a process used so far (user + system).
+fn cpu_secs_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            Some((f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Every `"t":` timestamp in a frame (a NATS frame may carry several messages).
+fn sent_times(frame: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let text = std::str::from_utf8(frame).unwrap_or("");
+    text.match_indices("\"t\":").filter_map(move |(i, _)| sent_at(&text[i..]))
+}
+
+/// The fan-out at rising rates against `target`; returns each rate's step and whether it met the bar.
+async fn fanout(args: &Args, label: &str, target: &Target<'_>) -> Result<Vec<(Step, bool)>, String> {
     println!(
         "\n  {label}: 1 publisher -> {} subscribers over {} node(s), ~100-byte event data, {:.0} s per rate",
         args.subscribers,
-        backends.len(),
+        target.nodes(),
         args.step.as_secs_f64()
     );
-    let cpu_secs = || backends.iter().map(Backend::cpu_secs).sum::<f64>();
     let origin = Instant::now();
     let recording = Arc::new(AtomicBool::new(false));
     // Per-subscriber counters: no cache line is shared between subscriber tasks.
     let stats: Vec<Arc<SubStats>> = (0..args.subscribers).map(|_| Arc::new(SubStats::default())).collect();
     let mut subs = Vec::new();
     for (i, st) in stats.iter().enumerate() {
-        let mut ws = connect(&backends[i % backends.len()].addr, &format!("sub-{i}")).await?;
-        ws.send(Message::text(r#"{"type":"subscribe","id":1,"topics":["bench"]}"#)).await.map_err(|e| e.to_string())?;
+        let mut ws = target.subscriber(i).await?;
         let (st, recording) = (Arc::clone(st), Arc::clone(&recording));
         subs.push(tokio::spawn(async move {
             while let Some(msg) = ws.next().await {
-                match msg {
-                    Ok(Message::Text(t)) => {
-                        if let Some(at) = sent_at(t.as_str()) {
-                            st.count.fetch_add(1, Ordering::Relaxed);
-                            if recording.load(Ordering::Relaxed) {
-                                let now = origin.elapsed().as_micros() as u64;
-                                st.hist.lock().unwrap_or_else(|e| e.into_inner()).record(now.saturating_sub(at));
-                            }
-                        }
-                    }
+                let data = match msg {
+                    Ok(Message::Text(t)) => t.as_bytes().to_vec(),
+                    Ok(Message::Binary(b)) => b.to_vec(),
                     Ok(Message::Close(_)) | Err(_) => {
                         st.closed.store(true, Ordering::Relaxed);
                         break;
                     }
-                    _ => {}
+                    _ => continue,
+                };
+                if nats_ws::is_ping(&data) {
+                    let _ = ws.send(nats_ws::pong()).await;
+                }
+                let now = origin.elapsed().as_micros() as u64;
+                for at in sent_times(&data) {
+                    st.count.fetch_add(1, Ordering::Relaxed);
+                    if recording.load(Ordering::Relaxed) {
+                        st.hist.lock().unwrap_or_else(|e| e.into_inner()).record(now.saturating_sub(at));
+                    }
                 }
             }
         }));
@@ -266,7 +337,7 @@ async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(S
     // Wait for every subscribe ack.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let publisher = connect(&backends[0].addr, "publisher").await?;
+    let publisher = target.publisher().await?;
     let (mut tx, mut rx) = publisher.split();
     tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
     let pad = "x".repeat(64);
@@ -277,7 +348,7 @@ async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(S
         for st in &stats {
             *st.hist.lock().unwrap_or_else(|e| e.into_inner()) = Histogram::default();
         }
-        let cpu0 = cpu_secs();
+        let cpu0 = target.cpu_secs();
         recording.store(true, Ordering::Relaxed);
         let start = Instant::now();
         let mut published = 0u64;
@@ -290,9 +361,8 @@ async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(S
                 id += 1;
                 published += 1;
                 let t = origin.elapsed().as_micros();
-                let frame =
-                    format!(r#"{{"type":"publish","id":{id},"topic":"bench","data":{{"t":{t},"pad":"{pad}"}}}}"#);
-                tx.feed(Message::text(frame)).await.map_err(|e| e.to_string())?;
+                let data = format!(r#"{{"t":{t},"pad":"{pad}"}}"#);
+                tx.feed(target.publish(id, &data)).await.map_err(|e| e.to_string())?;
             }
             tx.flush().await.map_err(|e| e.to_string())?;
         }
@@ -303,7 +373,7 @@ async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(S
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         recording.store(false, Ordering::Relaxed);
-        let cpu = (cpu_secs() - cpu0) / start.elapsed().as_secs_f64() * 100.0;
+        let cpu = (target.cpu_secs() - cpu0) / start.elapsed().as_secs_f64() * 100.0;
         let mut h = Histogram::default();
         for st in &stats {
             h.merge(&st.hist.lock().unwrap_or_else(|e| e.into_inner()));
@@ -346,75 +416,96 @@ async fn fanout(args: &Args, label: &str, backends: &[Backend]) -> Result<Vec<(S
     Ok(results)
 }
 
-/// A nats-server with JetStream on a free loopback port, for the cluster run.
-async fn nats_server() -> Result<(tokio::process::Child, String, std::path::PathBuf), String> {
+/// A free loopback port.
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// A nats-server on free loopback ports: JetStream for the cluster, and a WebSocket
+/// listener for the side-by-side fan-out. Returns it, its client URL and its WebSocket address.
+async fn nats_server() -> Result<(tokio::process::Child, String, String, std::path::PathBuf), String> {
     let bin = std::env::var("BRIDGE_NATS_SERVER")
-        .map_err(|_| "--store nats needs BRIDGE_NATS_SERVER (cargo xtask bench sets it)")?;
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        .map_err(|_| "the NATS runs need BRIDGE_NATS_SERVER (cargo xtask bench sets it)")?;
+    let (port, ws_port) = (free_port()?, free_port()?);
     let dir = std::env::temp_dir().join(format!("bridge-bench-nats-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let conf = dir.join("nats.conf");
+    let text = format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: \"{}\" }}\nwebsocket {{ listen: \"127.0.0.1:{ws_port}\", no_tls: true }}\n",
+        dir.join("js").display()
+    );
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
     let child = tokio::process::Command::new(&bin)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(&dir)
+        .arg("-c")
+        .arg(&conf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {bin}: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while TcpStream::connect(("127.0.0.1", ws_port)).await.is_err() {
         if Instant::now() > deadline {
             return Err("nats-server did not listen within 10 s".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok((child, format!("nats://127.0.0.1:{port}"), dir))
+    Ok((child, format!("nats://127.0.0.1:{port}"), format!("127.0.0.1:{ws_port}"), dir))
 }
 
-/// The fan-out on one node (memory), then, with `--store nats`, on three nodes on NATS.
+/// The fan-out on one node (memory) and on nats-server's WebSocket listener, then, with
+/// `--store nats`, on three nodes on NATS; all side by side.
 async fn fanouts(args: &Args) -> Result<(), String> {
     println!("\n(b) fan-out");
     let single = Backend::start(&args.backend, &[]).await?;
-    let memory = fanout(args, "one node, store = memory", std::slice::from_ref(&single)).await?;
+    let memory =
+        fanout(args, "bridge-backend, one node, store = memory", &Target::Bridge(std::slice::from_ref(&single)))
+            .await?;
     single.stop().await;
-    report_best("one node, memory", &memory, args.subscribers);
-    if !args.nats {
-        return Ok(());
-    }
-    let (nats, url, dir) = nats_server().await?;
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        nodes.push(
-            Backend::start(&args.backend, &["--store", "nats", "--nats-url", &url, "--node-id", &format!("bench-{i}")])
-                .await?,
-        );
-    }
-    let cluster = fanout(args, "three nodes, store = nats", &nodes).await?;
-    for n in nodes {
-        n.stop().await;
+    report_best("bridge-backend, memory", &memory, args.subscribers);
+    let (nats, url, ws_addr, dir) = nats_server().await?;
+    let pid = nats.id().unwrap_or(0);
+    let peer =
+        fanout(args, "nats-server WebSocket listener (NATS protocol)", &Target::Nats { addr: ws_addr, pid }).await?;
+    report_best("nats-server websocket", &peer, args.subscribers);
+    let mut columns = vec![("bridge-backend (memory)", memory), ("nats-server websocket", peer)];
+    if args.nats {
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let extra = ["--store", "nats", "--nats-url", &url, "--node-id", &format!("bench-{i}")];
+            nodes.push(Backend::start(&args.backend, &extra).await?);
+        }
+        let cluster = fanout(args, "bridge-backend, three nodes, store = nats", &Target::Bridge(&nodes)).await?;
+        for n in nodes {
+            n.stop().await;
+        }
+        report_best("bridge-backend, three nodes, nats", &cluster, args.subscribers);
+        columns.push(("bridge-backend (3 nodes, nats)", cluster));
     }
     drop(nats);
     let _ = std::fs::remove_dir_all(dir);
-    report_best("three nodes, nats", &cluster, args.subscribers);
-    println!("\n  side by side (same run, same load generator):");
-    println!("  {:>7} | {:>30} | {:>30}", "ev/s", "one node (memory)", "three nodes (nats)");
-    let cell = |s: Option<&(Step, bool)>| match s {
-        Some((s, _)) => format!(
-            "{:>7.2} %  p50 {:>6.1}  p99 {:>6.1}",
-            s.delivered as f64 / (s.published * args.subscribers as u64).max(1) as f64 * 100.0,
-            s.p50_ms,
-            s.p99_ms
-        ),
-        None => "(not run)".into(),
-    };
+    println!("\n  side by side (same run, same load generator; delivered %, p50 and p99 in ms):");
+    let mut head = format!("  {:>7}", "ev/s");
+    for (name, _) in &columns {
+        head.push_str(&format!(" | {name:>31}"));
+    }
+    println!("{head}");
     for rate in &args.rates {
-        let m = memory.iter().find(|(s, _)| s.rate == *rate);
-        let c = cluster.iter().find(|(s, _)| s.rate == *rate);
-        if m.is_none() && c.is_none() {
-            continue;
+        let mut line = format!("  {rate:>7}");
+        for (_, results) in &columns {
+            let cell = match results.iter().find(|(s, _)| s.rate == *rate) {
+                Some((s, _)) => format!(
+                    "{:>6.2} % {:>7.1} {:>7.1}",
+                    s.delivered as f64 / (s.published * args.subscribers as u64).max(1) as f64 * 100.0,
+                    s.p50_ms,
+                    s.p99_ms
+                ),
+                None => "(not run)".into(),
+            };
+            line.push_str(&format!(" | {cell:>31}"));
         }
-        println!("  {:>7} | {:>30} | {:>30}", rate, cell(m), cell(c));
+        println!("{line}");
     }
     Ok(())
 }
