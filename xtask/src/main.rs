@@ -34,6 +34,8 @@ commands:
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
           e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
           --store nats adds the same fan-out on a three-node cluster)
+  soak    release build, then 20,000 connections (evolution and agents) under a steady load for
+          --minutes N (10), sampled every second into target/soak.csv; flags after --
   fuzz    the cargo-fuzz targets (frame decoders, config, report and publish bodies) on nightly,
           installed on first use (flags after --: --secs N (60 per target), --target NAME)
   cluster nats-server and N nodes on one event stream, in demo mode (flags after --:
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::all(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("soak") => bench::soak(&args[1..]),
         Some("cluster") => cluster::cluster(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {

@@ -29,6 +29,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod agents;
 mod nats_ws;
+mod soak;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -44,6 +45,12 @@ struct Args {
     only: Vec<String>,
     /// Agent messages per mode.
     messages: u64,
+    /// The soak's length and load (`--only soak`).
+    soak_minutes: f64,
+    soak_subscribers: usize,
+    soak_agents: usize,
+    soak_deliveries: u64,
+    soak_messages: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -60,6 +67,13 @@ fn parse_args() -> Result<Args, String> {
         nats: false,
         only: vec!["idle".into(), "fanout".into(), "agents".into()],
         messages: 100_000,
+        soak_minutes: 10.0,
+        // 19,900 in all: this machine allows 20,000 open files per process, and both the
+        // backend and this load generator hold one per connection.
+        soak_subscribers: 9_950,
+        soak_agents: 9_950,
+        soak_deliveries: 50_000,
+        soak_messages: 500,
     };
     while let Some(flag) = it.next() {
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -75,6 +89,11 @@ fn parse_args() -> Result<Args, String> {
             "--step-secs" => a.step = Duration::from_secs_f64(v.parse().map_err(|e| format!("--step-secs: {e}"))?),
             "--only" => a.only = v.split(',').map(|s| s.trim().to_owned()).collect(),
             "--messages" => a.messages = v.parse().map_err(|e| format!("--messages: {e}"))?,
+            "--soak-minutes" => a.soak_minutes = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--soak-subscribers" => a.soak_subscribers = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--soak-agents" => a.soak_agents = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--soak-deliveries" => a.soak_deliveries = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--soak-messages" => a.soak_messages = v.parse().map_err(|e| format!("{flag}: {e}"))?,
             "--store" => match v.as_str() {
                 "memory" => a.nats = false,
                 "nats" => a.nats = true,
@@ -95,6 +114,11 @@ struct Backend {
 
 impl Backend {
     async fn start(bin: &str, extra: &[&str]) -> Result<Backend, String> {
+        Self::start_with(bin, extra, &[]).await
+    }
+
+    /// Starts `bin` with `extra` flags and `env` variables on top of the bench's own.
+    async fn start_with(bin: &str, extra: &[&str], env: &[(&str, String)]) -> Result<Backend, String> {
         let mut child = tokio::process::Command::new(bin)
             .args(["--port", "0"])
             .args(extra)
@@ -111,6 +135,7 @@ impl Backend {
                     .filter(|(k, _)| k.starts_with("BENCH_BRIDGE_"))
                     .map(|(k, v)| (k["BENCH_".len()..].to_owned(), v)),
             )
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -550,6 +575,21 @@ fn main() -> std::process::ExitCode {
         }
         if runs("fanout") {
             fanouts(&args).await?;
+        }
+        if runs("soak") {
+            let csv = std::path::Path::new(&args.backend)
+                .parent()
+                .and_then(|release| release.parent())
+                .map_or_else(|| "soak.csv".into(), |target| target.join("soak.csv"));
+            let load = soak::Load {
+                minutes: args.soak_minutes,
+                subscribers: args.soak_subscribers,
+                agents: args.soak_agents,
+                deliveries_per_sec: args.soak_deliveries,
+                agent_msgs_per_sec: args.soak_messages,
+                csv,
+            };
+            soak::run(&args.backend, load).await?;
         }
         Ok::<(), String>(())
     });
