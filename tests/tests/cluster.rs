@@ -315,3 +315,71 @@ async fn a_lost_stream_is_recreated_with_a_new_epoch_and_subscribers_are_told() 
     assert_eq!(publish(&mut publisher, 1, "t").await["position"], json!({"epoch": new, "seq": 1}));
     assert_eq!(sub.recv_type("event").await["seq"], 1);
 }
+
+/// A valid report of bridge `id`, instance `i1`, number `seq`.
+fn report(id: &str, seq: u64) -> Value {
+    serde_json::to_value(bridge_core::report::BridgeReport {
+        bridge_id: id.into(),
+        instance: "i1".into(),
+        seq,
+        ts: seq,
+        version: "test".into(),
+        page: None,
+        uptime_ms: seq,
+        health: bridge_core::health::HealthModel::bridge_default().snapshot(),
+        breakers: vec![],
+        retry: bridge_core::metrics::RetryMetrics::default().snapshot(),
+        sockets: bridge_core::vecmap::VecMap::default(),
+        webmcp: None,
+    })
+    .expect("reports serialize")
+}
+
+async fn put_report(node: &TestServer, id: &str, seq: u64) {
+    let resp = reqwest::Client::new()
+        .put(node.url(&format!("/api/bridges/{id}/report")))
+        .json(&report(id, seq))
+        .send()
+        .await
+        .expect("PUT report");
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+}
+
+/// The bridge `id` as node `node` lists it, once `ready` holds for it.
+async fn bridge_on(node: &TestServer, id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list = node.get_json("/api/bridges").await;
+        let found = list["bridges"].as_array().and_then(|b| b.iter().find(|b| b["bridgeId"] == id).cloned());
+        if let Some(b) = found.filter(|b| ready(b)) {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}; last list: {list}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_node_lists_every_bridge_with_the_node_it_reports_to() {
+    let nats = NatsServer::start();
+    let short = |id: &str| {
+        let mut cfg = node_config(&nats, id);
+        cfg.reports.stale_after_ms = 400;
+        cfg
+    };
+    let a = TestServer::start_with(short("a")).await;
+    let b = TestServer::start_with(short("b")).await;
+    put_report(&a, "page-1", 1).await;
+    let seen = bridge_on(&b, "page-1", "node b to list a bridge of node a", |v| v["stale"] == false).await;
+    assert_eq!(seen["node"], "a", "{seen}");
+    // Its node goes away: node b sees it go stale, then come back when it reports to b.
+    a.stop().await.expect("node a stops");
+    bridge_on(&b, "page-1", "the bridge of a dead node to go stale", |v| v["stale"] == true).await;
+    put_report(&b, "page-1", 2).await;
+    let back = bridge_on(&b, "page-1", "the bridge to come back on b", |v| v["stale"] == false).await;
+    assert_eq!((back["node"].as_str(), back["reports"].as_u64()), (Some("b"), Some(2)), "{back}");
+    // A node that starts later learns it too.
+    let c = TestServer::start_with(short("c")).await;
+    let late = bridge_on(&c, "page-1", "a late node to know the bridge", |_| true).await;
+    assert_eq!(late["node"], "b");
+}

@@ -75,7 +75,7 @@ pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, Strin
         events: Arc::new(memory::MemoryEvents::new(&config.evolution)),
         requests: Arc::new(memory::OneNode),
         agents: Arc::new(memory::MemoryAgents::new(&config.agents)),
-        reports: Arc::new(memory::MemoryReports::new(&config.reports)),
+        reports: Arc::new(memory::MemoryReports::new(&config.reports, node_id)),
         health: Arc::new(InMemory),
     })
 }

@@ -107,6 +107,8 @@ pub(crate) enum Accepted {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BridgeView {
     pub(crate) bridge_id: String,
+    /// The node it reports to.
+    pub(crate) node: String,
     pub(crate) last_seen_ms_ago: u64,
     pub(crate) last_report_unix_ms: u64,
     pub(crate) stale: bool,

@@ -16,11 +16,41 @@ use crate::sync::lock;
 
 /// See the module docs.
 #[derive(Debug)]
-pub(crate) struct MemoryReports(Mutex<Reports>);
+pub(crate) struct MemoryReports {
+    reports: Mutex<Reports>,
+    /// This node: where the reports it takes arrive.
+    node: String,
+}
 
 impl MemoryReports {
-    pub(crate) fn new(config: &config::Reports) -> Self {
-        Self(Mutex::new(Reports::new(config)))
+    pub(crate) fn new(config: &config::Reports, node: &str) -> Self {
+        Self { reports: Mutex::new(Reports::new(config)), node: node.to_owned() }
+    }
+
+    /// How a report (`instance`, `seq`) of bridge `id` would be taken now, without taking it.
+    pub(crate) fn judge(&self, id: &str, instance: &str, seq: u64) -> Accepted {
+        lock(&self.reports).judge(id, instance, seq)
+    }
+
+    /// Takes a report that reached node `node` (this one, or another node of the cluster).
+    pub(crate) fn put_from(
+        &self,
+        node: &str,
+        id: &str,
+        instance: &str,
+        seq: u64,
+        report: serde_json::Value,
+        unix_ms: u64,
+    ) -> Accepted {
+        lock(&self.reports).put(node, id, instance, seq, report, unix_ms)
+    }
+
+    /// Forgets bridge `id` (it is gone from the cluster's store).
+    pub(crate) fn forget(&self, id: &str) {
+        let mut reports = lock(&self.reports);
+        if reports.bridges.remove(id).is_some() {
+            let _ = reports.changes.send(Change::Gone(id.to_owned()));
+        }
     }
 }
 
@@ -33,25 +63,27 @@ impl ReportStore for MemoryReports {
         report: serde_json::Value,
         unix_ms: u64,
     ) -> BoxFuture<'static, Result<Accepted, StoreError>> {
-        ready(Ok(lock(&self.0).put(id, instance, seq, report, unix_ms))).boxed()
+        ready(Ok(self.put_from(&self.node.clone(), id, instance, seq, report, unix_ms))).boxed()
     }
 
     fn list(&self) -> BoxFuture<'static, Result<Vec<BridgeView>, StoreError>> {
-        ready(Ok(lock(&self.0).list())).boxed()
+        ready(Ok(lock(&self.reports).list())).boxed()
     }
 
     fn histories(&self) -> BoxFuture<'static, Result<Histories, StoreError>> {
-        ready(Ok(lock(&self.0).histories())).boxed()
+        ready(Ok(lock(&self.reports).histories())).boxed()
     }
 
     fn watch(&self) -> tokio::sync::broadcast::Receiver<Change> {
-        lock(&self.0).changes.subscribe()
+        lock(&self.reports).changes.subscribe()
     }
 }
 
 /// One bridge as the backend knows it.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// The node it reports to.
+    node: String,
     instance: String,
     seq: u64,
     /// The report as received (validated), shared with readers.
@@ -95,19 +127,36 @@ impl Reports {
         self.bridges.iter().map(|(id, e)| (id.clone(), e.history.iter().cloned().collect())).collect()
     }
 
-    /// Takes `report` (already validated) from bridge `id`.
-    fn put(&mut self, id: &str, instance: &str, seq: u64, report: serde_json::Value, unix_ms: u64) -> Accepted {
+    /// How (`instance`, `seq`) of bridge `id` compares with what is held.
+    fn judge(&self, id: &str, instance: &str, seq: u64) -> Accepted {
+        match self.bridges.get(id) {
+            Some(e) if e.instance == instance && seq == e.seq => Accepted::Duplicate,
+            Some(e) if e.instance == instance && seq < e.seq => Accepted::Stale,
+            _ => Accepted::Stored,
+        }
+    }
+
+    /// Takes `report` (already validated) from bridge `id`, which reports to `node`.
+    fn put(
+        &mut self,
+        node: &str,
+        id: &str,
+        instance: &str,
+        seq: u64,
+        report: serde_json::Value,
+        unix_ms: u64,
+    ) -> Accepted {
         let now = Instant::now();
         self.forget_old(now);
         if let Some(e) = self.bridges.get_mut(id) {
             e.last_seen = now;
-            if e.instance == instance && seq == e.seq {
-                return Accepted::Duplicate;
-            }
-            if e.instance == instance && seq < e.seq {
-                return Accepted::Stale;
-            }
-        } else if self.bridges.len() >= self.config.max_bridges
+        }
+        let judged = self.judge(id, instance, seq);
+        if judged != Accepted::Stored {
+            return judged;
+        }
+        if !self.bridges.contains_key(id)
+            && self.bridges.len() >= self.config.max_bridges
             && let Some(oldest) = self.bridges.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone())
         {
             self.bridges.remove(&oldest);
@@ -120,6 +169,7 @@ impl Reports {
         }
         history.push_back(point.clone());
         let entry = Entry {
+            node: node.to_owned(),
             instance: instance.to_owned(),
             seq,
             report: Arc::new(report),
@@ -130,6 +180,7 @@ impl Reports {
         };
         let view = BridgeView {
             bridge_id: id.to_owned(),
+            node: node.to_owned(),
             last_seen_ms_ago: 0,
             last_report_unix_ms: unix_ms,
             stale: false,
@@ -153,6 +204,7 @@ impl Reports {
                 let ago = now.saturating_duration_since(e.last_seen);
                 BridgeView {
                     bridge_id: id.clone(),
+                    node: e.node.clone(),
                     last_seen_ms_ago: ago.as_millis() as u64,
                     last_report_unix_ms: e.received_unix_ms,
                     stale: ago >= stale,
@@ -178,21 +230,21 @@ mod tests {
     async fn idempotent_by_instance_and_seq() {
         let mut s = store(10);
         let r = || serde_json::json!({});
-        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Stored);
-        assert_eq!(s.put("b", "i1", 1, r(), 0), Accepted::Duplicate);
-        assert_eq!(s.put("b", "i1", 3, r(), 0), Accepted::Stored);
-        assert_eq!(s.put("b", "i1", 2, r(), 0), Accepted::Stale);
-        assert_eq!(s.put("b", "i2", 1, r(), 0), Accepted::Stored, "a reloaded page starts over");
+        assert_eq!(s.put("n1", "b", "i1", 1, r(), 0), Accepted::Stored);
+        assert_eq!(s.put("n1", "b", "i1", 1, r(), 0), Accepted::Duplicate);
+        assert_eq!(s.put("n1", "b", "i1", 3, r(), 0), Accepted::Stored);
+        assert_eq!(s.put("n1", "b", "i1", 2, r(), 0), Accepted::Stale);
+        assert_eq!(s.put("n1", "b", "i2", 1, r(), 0), Accepted::Stored, "a reloaded page starts over");
         assert_eq!(s.list()[0].reports, 3);
     }
 
     #[tokio::test(start_paused = true)]
     async fn bounded_and_ageing() {
         let mut s = store(2);
-        s.put("a", "i", 1, serde_json::json!({}), 0);
+        s.put("n1", "a", "i", 1, serde_json::json!({}), 0);
         tokio::time::advance(Duration::from_millis(10)).await;
-        s.put("b", "i", 1, serde_json::json!({}), 0);
-        s.put("c", "i", 1, serde_json::json!({}), 0);
+        s.put("n1", "b", "i", 1, serde_json::json!({}), 0);
+        s.put("n1", "c", "i", 1, serde_json::json!({}), 0);
         let ids: Vec<_> = s.list().into_iter().map(|b| b.bridge_id).collect();
         assert_eq!(ids, ["b", "c"], "the longest-silent is forgotten");
         tokio::time::advance(Duration::from_secs(31)).await;

@@ -9,18 +9,21 @@
 //! - [`requests`]: requests to handlers on other nodes, over request/reply.
 //! - [`health`]: the connection and the tail, for readiness and status.
 //!
-//! Agents and bridge reports stay in each node's memory for now (the embedded
-//! implementations): a node knows its own agents and bridges.
+//! - [`reports`]: every bridge's latest report, in a key-value bucket every node mirrors.
+//!
+//! Agents stay in each node's memory for now (the embedded implementation): a
+//! node knows its own agents.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::store::Stores;
-use crate::store::memory::{MemoryAgents, MemoryReports};
+use crate::store::memory::MemoryAgents;
 
 mod events;
 mod health;
+mod reports;
 mod requests;
 mod stream;
 
@@ -57,13 +60,14 @@ pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, Strin
     js.set_timeout(Duration::from_millis(nats.request_timeout_ms));
     let (_, state) = stream::ensure(&js, config).await?;
     health.stream_seen(&state);
+    let reports = reports::NatsReports::start(&js, config, node_id, Arc::clone(&health)).await?;
     let events = events::NatsEvents::start(js, config, state, Arc::clone(&health)).await?;
     tracing::info!(url = %nats.url, stream = %nats.stream, epoch = %events_epoch(&events), "using the NATS store");
     Ok(Stores {
         events: Arc::new(events),
         requests: Arc::new(requests::NatsBus::new(client, &nats.subject_prefix, Arc::clone(&health))),
         agents: Arc::new(MemoryAgents::new(&config.agents)),
-        reports: Arc::new(MemoryReports::new(&config.reports)),
+        reports: Arc::new(reports),
         health,
     })
 }
