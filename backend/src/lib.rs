@@ -76,6 +76,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let signal = state.inner.shutdown.clone();
+    state.announce_forever();
     let idle_limit = Duration::from_millis(state.config().idle_timeout_ms);
     let watcher = state.clone();
     let trigger = tokio::spawn(async move {

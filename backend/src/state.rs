@@ -19,6 +19,7 @@ use crate::process::CpuMeter;
 use crate::reports::Reports;
 use crate::shutdown::Shutdown;
 use crate::store::StoreHealth;
+use crate::store::members::{ANNOUNCE_EVERY, Member, Members};
 use crate::ws::{Connections, Transport};
 
 /// Shared state of one running node. Cheap to clone.
@@ -44,6 +45,12 @@ pub(crate) struct Node {
     pub(crate) llm: LlmProxy,
     pub(crate) faults: Arc<Faults>,
     pub(crate) store: Arc<dyn StoreHealth>,
+    pub(crate) members: Arc<dyn Members>,
+    /// This run of the node (random, new at every start).
+    pub(crate) incarnation: String,
+    /// Where this node listens.
+    pub(crate) addr: SocketAddr,
+    pub(crate) started_unix_ms: u64,
     pub(crate) cpu: Mutex<CpuMeter>,
     /// One per HTTP request in progress (`limits.max_http_requests`).
     pub(crate) http_permits: Arc<Semaphore>,
@@ -59,7 +66,8 @@ impl AppState {
             "" => format!("node-{}", &crate::clock::random_hex()[..8]),
             id => id.to_owned(),
         };
-        let stores = crate::store::open(&config, &node_id).await?;
+        let incarnation = crate::clock::random_hex();
+        let stores = crate::store::open(&config, &node_id, &incarnation).await?;
         let metrics = Arc::new(Metrics::new());
         let activity = Arc::new(Activity::new());
         let shutdown = Shutdown::new();
@@ -95,6 +103,10 @@ impl AppState {
             llm: LlmProxy::new(&config.llm),
             faults,
             store: stores.health,
+            members: stores.members,
+            incarnation,
+            addr: local,
+            started_unix_ms: crate::clock::unix_ms(),
             cpu: Mutex::new(CpuMeter::new()),
             http_permits: Arc::new(Semaphore::new(config.limits.max_http_requests)),
             dashboard_permits: Arc::new(Semaphore::new(config.limits.max_dashboard_streams)),
@@ -117,6 +129,46 @@ impl AppState {
     /// Records activity (an HTTP request, an open dashboard).
     pub(crate) fn touch(&self) {
         self.inner.activity.touch();
+    }
+
+    /// What this node says of itself to the cluster.
+    pub(crate) async fn member(&self) -> Member {
+        let node = &self.inner;
+        let store = node.store.status();
+        let bridges = node.reports.list().await.map_or(0, |l| l.iter().filter(|b| b.node == node.node_id).count());
+        Member {
+            id: node.node_id.clone(),
+            incarnation: node.incarnation.clone(),
+            version: bridge_core::VERSION.into(),
+            store: store.kind.into(),
+            addr: node.addr.to_string(),
+            started_unix_ms: node.started_unix_ms,
+            unix_ms: crate::clock::unix_ms(),
+            ready: store.problem.is_none() && !node.shutdown.is_triggered(),
+            problem: store.problem,
+            evolution_connections: u64::try_from(node.metrics.open_connections("evolution")).unwrap_or(0),
+            agents_connections: u64::try_from(node.metrics.open_connections("agents")).unwrap_or(0),
+            bridges: bridges as u64,
+        }
+    }
+
+    /// Announces this node to the cluster now and every [`ANNOUNCE_EVERY`], until shutdown.
+    pub(crate) fn announce_forever(&self) {
+        let state = self.clone();
+        let mut stop = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(ANNOUNCE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => state.inner.members.announce(state.member().await),
+                    () = crate::shutdown::signalled(&mut stop) => {
+                        // Say "not ready" at once, rather than going quiet until shown down.
+                        state.inner.members.announce(state.member().await);
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Time since the last activity, or zero while any connection is open.

@@ -383,3 +383,202 @@ async fn every_node_lists_every_bridge_with_the_node_it_reports_to() {
     let late = bridge_on(&c, "page-1", "a late node to know the bridge", |_| true).await;
     assert_eq!(late["node"], "b");
 }
+
+async fn agent(node: &TestServer, client: &str, name: &str, presence: bool) -> Client {
+    let mut c = node.client("/agents", client).await;
+    let ack = c.call(json!({"type": "register", "id": "r", "agent": name, "presence": presence})).await;
+    assert_eq!(ack["type"], "ack", "register {name} on {}: {ack}", node.addr);
+    c
+}
+
+#[tokio::test]
+async fn agents_on_different_nodes_exchange_messages_with_acks() {
+    let nats = NatsServer::start();
+    let a = TestServer::start_with(node_config(&nats, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, "b")).await;
+    let mut watcher = agent(&a, "watcher", "watcher", true).await;
+    let mut alice = agent(&a, "alice-page", "alice", false).await;
+    let mut bob = agent(&b, "bob-page", "bob", false).await;
+    let online = watcher.recv_type("presence").await;
+    assert!(online["agent"] == "alice" || online["agent"] == "bob", "{online}");
+    // alice (node a) -> bob (node b): delivered, acked, and only once per id.
+    let ack =
+        alice.call(json!({"type": "send", "id": "m1", "to": "bob", "message_type": "task", "content": {"n": 1}})).await;
+    assert_eq!((ack["type"].as_str(), ack["status"].as_str()), (Some("ack"), Some("delivered")), "{ack}");
+    let msg = bob.recv_type("message").await;
+    assert_eq!(
+        (msg["from"].as_str(), msg["id"].as_str(), &msg["content"]),
+        (Some("alice"), Some("m1"), &json!({"n": 1}))
+    );
+    let again =
+        alice.call(json!({"type": "send", "id": "m1", "to": "bob", "message_type": "task", "content": {"n": 1}})).await;
+    assert_eq!(again["duplicate"], true, "the same id again is a duplicate, cluster-wide: {again}");
+    bob.send(json!({"type": "ack", "id": "m1", "from": "alice"})).await;
+    bob.expect_silence(Duration::from_millis(300)).await;
+    let stray = bob.call(json!({"type": "ack", "id": "m1", "from": "alice"})).await;
+    assert_eq!(stray["code"], "unknown_message", "acked once, gone: {stray}");
+    // discover and broadcast are cluster-wide.
+    let list = alice.call(json!({"type": "discover", "id": "d"})).await;
+    let names: Vec<_> =
+        list["agents"].as_array().unwrap().iter().map(|x| x["agent"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["alice", "bob", "watcher"], "{list}");
+    let sent = bob.call(json!({"type": "broadcast", "id": "b1", "message_type": "hello", "content": 1})).await;
+    assert_eq!(sent["recipients"], 2, "{sent}");
+    let heard = alice.recv_type("message").await;
+    assert_eq!((heard["from"].as_str(), heard["broadcast"].as_bool()), (Some("bob"), Some(true)), "{heard}");
+    // Presence: bob leaves node b; the watcher on node a hears it.
+    bob.close().await;
+    loop {
+        let p = watcher.recv().await;
+        if p["type"] == "presence" && p["agent"] == "bob" && p["online"] == false {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_name_held_on_one_node_cannot_be_taken_on_another_while_its_connection_lives() {
+    let nats = NatsServer::start();
+    let a = TestServer::start_with(node_config(&nats, "a")).await;
+    let b = TestServer::start_with(node_config(&nats, "b")).await;
+    let mut holder = agent(&a, "planner-1", "planner", false).await;
+    let mut thief = b.client("/agents", "someone-else").await;
+    let e = thief.call(json!({"type": "register", "id": "r", "agent": "planner"})).await;
+    assert_eq!(e["code"], "name_taken", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("on node a"), "{e}");
+    // The same client may take its name back on another node: the old connection is closed with 4409.
+    let mut again = b.client("/agents", "planner-1").await;
+    let ack = again.call(json!({"type": "register", "id": "r", "agent": "planner", "takeover": true})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let (code, _, _) = holder.expect_close().await;
+    assert_eq!(code, 4409);
+    // Once its connection is gone, anyone may take a name.
+    again.close().await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut c = a.client("/agents", "someone-else").await;
+        let r = c.call(json!({"type": "register", "id": "r", "agent": "planner"})).await;
+        if r["type"] == "ack" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the name was never freed: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_queued_message_survives_a_restart_of_every_node() {
+    let nats = NatsServer::start();
+    let mut nodes =
+        [NodeProcess::start(&nats.url(), "n0", &[]).await, NodeProcess::start(&nats.url(), "n1", &[]).await];
+    let register = |url: String, client: &'static str, name: &'static str| async move {
+        let mut c = Client::connect(&url, None).await.expect("connect");
+        c.hello(client, None).await;
+        let ack = c.call(json!({"type": "register", "id": "r", "agent": name})).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        (c, ack)
+    };
+    // bob exists, then leaves; alice sends him a message: queued.
+    let (bob, _) = register(nodes[0].ws_url("/agents"), "bob-page", "bob").await;
+    bob.close().await;
+    let (mut alice, _) = register(nodes[1].ws_url("/agents"), "alice-page", "alice").await;
+    let deadline = Instant::now() + WAIT;
+    let ack = loop {
+        let ack =
+            alice.call(json!({"type": "send", "id": "q1", "to": "bob", "message_type": "task", "content": "hi"})).await;
+        if ack["status"] == "queued" || Instant::now() > deadline {
+            break ack;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // bob's leaving may take a moment to be known
+    };
+    assert_eq!(ack["status"], "queued", "{ack}");
+    // Every node dies and comes back.
+    for n in &mut nodes {
+        n.kill().await;
+    }
+    for n in &mut nodes {
+        n.restart().await;
+    }
+    let (mut bob, ack) = register(nodes[1].ws_url("/agents"), "bob-page", "bob").await;
+    assert_eq!(ack["queued"], 1, "{ack}");
+    let msg = bob.recv_type("message").await;
+    assert_eq!(
+        (msg["from"].as_str(), msg["id"].as_str(), msg["content"].as_str()),
+        (Some("alice"), Some("q1"), Some("hi"))
+    );
+    bob.send(json!({"type": "ack", "id": "q1", "from": "alice"})).await;
+    bob.expect_silence(Duration::from_millis(300)).await;
+    bob.close().await;
+    let (_, ack) = register(nodes[0].ws_url("/agents"), "bob-page", "bob").await;
+    assert_eq!(ack["queued"], 0, "acked, so gone for good: {ack}");
+}
+
+#[tokio::test]
+async fn status_lists_every_node_and_a_killed_node_goes_down_and_frees_its_agents_names() {
+    let nats = NatsServer::start();
+    let mut nodes =
+        [NodeProcess::start(&nats.url(), "n0", &[]).await, NodeProcess::start(&nats.url(), "n1", &[]).await];
+    let nodes_of = |body: &Value| -> Vec<(String, bool)> {
+        body["cluster"]["nodes"]
+            .as_array()
+            .map(|v| v.iter().map(|n| (n["id"].as_str().unwrap_or("").to_owned(), n["up"] == true)).collect())
+            .unwrap_or_default()
+    };
+    let both_up = vec![("n0".to_owned(), true), ("n1".to_owned(), true)];
+    let status =
+        poll(&nodes[0].url("/status"), "both nodes up in n0's /status", WAIT, |_, b| nodes_of(b) == both_up).await;
+    let n1 = &status["cluster"]["nodes"][1];
+    assert_eq!(
+        n1["addr"].as_str().map(|a| a.ends_with(nodes[1].url("").rsplit(':').next().unwrap())),
+        Some(true),
+        "{n1}"
+    );
+    assert_eq!((n1["store"].as_str(), n1["ready"].as_bool()), (Some("nats"), Some(true)), "{n1}");
+    // An agent on n1; n1 dies without a word.
+    let mut holder = Client::connect(&nodes[1].ws_url("/agents"), None).await.expect("connect");
+    holder.hello("planner-page", None).await;
+    let ack = holder.call(json!({"type": "register", "id": "r", "agent": "planner"})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    nodes[1].kill().await;
+    // n0 shows n1 down once it has been silent for the down-after time (6 s).
+    let down = vec![("n0".to_owned(), true), ("n1".to_owned(), false)];
+    poll(&nodes[0].url("/status"), "n1 shown down", Duration::from_secs(15), |_, b| nodes_of(b) == down).await;
+    // ...and the name its dead connection held is free.
+    let mut taker = Client::connect(&nodes[0].ws_url("/agents"), None).await.expect("connect");
+    taker.hello("someone-else", None).await;
+    let ack = taker.call(json!({"type": "register", "id": "r", "agent": "planner"})).await;
+    assert_eq!(ack["type"], "ack", "a dead node's names are free: {ack}");
+}
+
+#[tokio::test]
+async fn the_agent_limit_holds_cluster_wide_and_forgets_the_longest_offline_agent_first() {
+    let nats = NatsServer::start();
+    let limited = |id| {
+        let mut cfg = node_config(&nats, id);
+        cfg.agents.max_agents = 2;
+        cfg
+    };
+    let a = TestServer::start_with(limited("a")).await;
+    let b = TestServer::start_with(limited("b")).await;
+    agent(&a, "x-page", "x", false).await.close().await;
+    let _y = agent(&b, "y-page", "y", false).await;
+    // Full: x is offline with nothing queued, so it makes room for z.
+    let deadline = Instant::now() + WAIT;
+    let _z = loop {
+        let mut c = a.client("/agents", "z-page").await;
+        let ack = c.call(json!({"type": "register", "id": "r", "agent": "z"})).await;
+        if ack["type"] == "ack" {
+            break c;
+        }
+        // x's leaving may take a moment to reach the directory.
+        assert!(Instant::now() < deadline, "z never got room: {ack}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut w = b.client("/agents", "w-page").await;
+    let e = w.call(json!({"type": "register", "id": "r", "agent": "w"})).await;
+    assert_eq!(e["code"], "limit_exceeded", "y and z are online: nothing to forget: {e}");
+    let list = w.call(json!({"type": "discover", "id": "d"})).await;
+    let names: Vec<_> =
+        list["agents"].as_array().unwrap().iter().map(|x| x["agent"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["y", "z"], "{list}");
+}

@@ -25,6 +25,7 @@ pub(crate) async fn snapshot(state: &AppState) -> Value {
     json!({
         "version": bridge_core::VERSION,
         "node": { "id": node.node_id, "store": store.kind },
+        "cluster": { "nodes": node.members.list() },
         "store": {
             "kind": store.kind,
             "ready": store.problem.is_none(),

@@ -5,6 +5,7 @@
 //! - [`requests`]: reaching handlers on other nodes.
 //! - [`agents`]: the agent directory, offline queues, send deduplication.
 //! - [`reports`]: the bridges' latest reports and their history.
+//! - [`members`]: the nodes of the cluster and whether each is up.
 //! - `memory`: the embedded default, all in this process.
 //!
 //! Domains hold the traits, never an implementation: a new store touches only
@@ -18,6 +19,7 @@ use crate::config::{Config, StoreKind};
 pub(crate) mod agents;
 pub(crate) mod events;
 pub(crate) mod history;
+pub(crate) mod members;
 mod memory;
 mod nats;
 pub(crate) mod reports;
@@ -54,6 +56,7 @@ pub(crate) struct Stores {
     pub(crate) requests: Arc<dyn requests::RequestBus>,
     pub(crate) agents: Arc<dyn agents::AgentStore>,
     pub(crate) reports: Arc<dyn reports::ReportStore>,
+    pub(crate) members: Arc<dyn members::Members>,
     pub(crate) health: Arc<dyn StoreHealth>,
 }
 
@@ -67,15 +70,16 @@ impl StoreHealth for InMemory {
 }
 
 /// Opens the configured store. Err says what is wrong in words an operator can act on.
-pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, String> {
+pub(crate) async fn open(config: &Config, node_id: &str, incarnation: &str) -> Result<Stores, String> {
     if config.store == StoreKind::Nats {
-        return nats::open(config, node_id).await;
+        return nats::open(config, node_id, incarnation).await;
     }
     Ok(Stores {
         events: Arc::new(memory::MemoryEvents::new(&config.evolution)),
         requests: Arc::new(memory::OneNode),
         agents: Arc::new(memory::MemoryAgents::new(&config.agents)),
         reports: Arc::new(memory::MemoryReports::new(&config.reports, node_id)),
+        members: Arc::new(memory::Alone::new(node_id, incarnation)),
         health: Arc::new(InMemory),
     })
 }

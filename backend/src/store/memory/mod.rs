@@ -3,10 +3,12 @@
 
 mod agents;
 mod events;
+mod members;
 mod reports;
 mod requests;
 
 pub(crate) use agents::MemoryAgents;
 pub(crate) use events::MemoryEvents;
+pub(crate) use members::Alone;
 pub(crate) use reports::MemoryReports;
 pub(crate) use requests::OneNode;

@@ -10,19 +10,19 @@
 //! - [`health`]: the connection and the tail, for readiness and status.
 //!
 //! - [`reports`]: every bridge's latest report, in a key-value bucket every node mirrors.
-//!
-//! Agents stay in each node's memory for now (the embedded implementation): a
-//! node knows its own agents.
+//! - [`members`]: the nodes, each announcing itself in a key-value bucket.
+//! - [`agents`]: the agent directory, queues and deduplication for the whole cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::store::Stores;
-use crate::store::memory::MemoryAgents;
 
+mod agents;
 mod events;
 mod health;
+mod members;
 mod reports;
 mod requests;
 mod stream;
@@ -30,7 +30,7 @@ mod stream;
 /// Connects to NATS, finds or creates the stream, and reads it into this node's
 /// log. Err says what is wrong: NATS unreachable, JetStream off, a stream with
 /// other settings.
-pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, String> {
+pub(crate) async fn open(config: &Config, node_id: &str, incarnation: &str) -> Result<Stores, String> {
     let nats = &config.nats;
     let health = Arc::new(health::NatsHealth::new(&nats.url, &nats.stream));
     let events_health = Arc::clone(&health);
@@ -61,13 +61,26 @@ pub(crate) async fn open(config: &Config, node_id: &str) -> Result<Stores, Strin
     let (_, state) = stream::ensure(&js, config).await?;
     health.stream_seen(&state);
     let reports = reports::NatsReports::start(&js, config, node_id, Arc::clone(&health)).await?;
+    let members: Arc<dyn crate::store::members::Members> =
+        Arc::new(members::NatsMembers::start(&js, config, node_id, incarnation).await?);
+    let agents = agents::NatsAgents::start(
+        client.clone(),
+        js.clone(),
+        config,
+        node_id,
+        incarnation,
+        Arc::clone(&members),
+        Arc::clone(&health),
+    )
+    .await?;
     let events = events::NatsEvents::start(js, config, state, Arc::clone(&health)).await?;
     tracing::info!(url = %nats.url, stream = %nats.stream, epoch = %events_epoch(&events), "using the NATS store");
     Ok(Stores {
         events: Arc::new(events),
         requests: Arc::new(requests::NatsBus::new(client, &nats.subject_prefix, Arc::clone(&health))),
-        agents: Arc::new(MemoryAgents::new(&config.agents)),
+        agents: Arc::new(agents),
         reports: Arc::new(reports),
+        members,
         health,
     })
 }

@@ -60,17 +60,7 @@ impl NatsReports {
             num_replicas: config.nats.replicas,
             ..Default::default()
         };
-        let bucket = match js.get_key_value(&name).await {
-            Ok(b) => b,
-            Err(_) => match js.create_key_value(wanted).await {
-                Ok(b) => b,
-                // Another node created it meanwhile.
-                Err(e) => js
-                    .get_key_value(&name)
-                    .await
-                    .map_err(|_| format!("the reports bucket {name} can be neither read nor created: {e}"))?,
-            },
-        };
+        let bucket = super::members::bucket(js, wanted).await?;
         let mirror = Arc::new(MemoryReports::new(&config.reports, node));
         let watched = bucket.watch_with_history(">").await.map_err(|e| format!("cannot watch {name}: {e}"))?;
         tokio::spawn(mirror_bucket(watched, Arc::clone(&mirror), bucket.clone(), Arc::clone(&health)));
