@@ -140,6 +140,11 @@ pub struct Limits {
     pub max_http_requests: usize,
     /// Dashboard streams (`/api/dashboard/stream`) open at once; more get 503 (default 64).
     pub max_dashboard_streams: usize,
+    /// WebSocket handshakes admitted per second, node-wide; more get 503 `too_many_handshakes` with
+    /// `Retry-After`, so a reconnect storm (a node of the cluster died) arrives spread out (default 1,000).
+    pub handshakes_per_sec: u32,
+    /// Handshakes admitted at once above that rate (default 2,000).
+    pub handshake_burst: u32,
 }
 
 impl Default for Limits {
@@ -157,6 +162,8 @@ impl Default for Limits {
             write_buffer_bytes: 16 * 1024,
             max_http_requests: 1024,
             max_dashboard_streams: 64,
+            handshakes_per_sec: 1_000,
+            handshake_burst: 2_000,
         }
     }
 }
@@ -586,7 +593,7 @@ impl Config {
             return invalid("demo", "the demo fault switch is only allowed on a loopback bind".into());
         }
         let l = &self.limits;
-        let positive: [(&'static str, u64); 13] = [
+        let positive: [(&'static str, u64); 15] = [
             ("limits.max_connections", l.max_connections as u64),
             ("limits.max_frame_bytes", l.max_frame_bytes as u64),
             ("limits.rate_per_sec", u64::from(l.rate_per_sec)),
@@ -596,6 +603,8 @@ impl Config {
             ("limits.read_buffer_bytes", l.read_buffer_bytes as u64),
             ("limits.max_http_requests", l.max_http_requests as u64),
             ("limits.max_dashboard_streams", l.max_dashboard_streams as u64),
+            ("limits.handshakes_per_sec", u64::from(l.handshakes_per_sec)),
+            ("limits.handshake_burst", u64::from(l.handshake_burst)),
             ("heartbeat.interval_ms", self.heartbeat.interval_ms),
             ("heartbeat.hello_timeout_ms", self.heartbeat.hello_timeout_ms),
             ("evolution.history_events", self.evolution.history_events as u64),

@@ -112,6 +112,17 @@ impl Faults {
         }
     }
 
+    /// What `refuse_upgrade` would answer now, without counting it (for a probe).
+    pub(crate) fn would_refuse_upgrade(&self, target: &str) -> Option<u16> {
+        let active = lock(&self.active);
+        let f = active.get(target).filter(|f| f.mode != Mode::CutAfterAccept)?;
+        (Instant::now() < f.until && f.remaining != Some(0)).then_some(if f.mode == Mode::Hang {
+            503
+        } else {
+            f.status
+        })
+    }
+
     /// The active faults.
     pub(crate) fn list(&self) -> Value {
         let now = Instant::now();

@@ -12,12 +12,13 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    retry_after: Option<u64>,
+    /// Milliseconds: the body says them exactly, `Retry-After` rounds up to seconds.
+    retry_after_ms: Option<u64>,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after_ms: None }
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -25,8 +26,13 @@ impl ApiError {
     }
 
     /// Adds `Retry-After: secs`.
-    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
+    pub(crate) fn retry_after(self, secs: u64) -> Self {
+        self.retry_after_ms(secs * 1000)
+    }
+
+    /// Adds `retry_after_ms` to the body and `Retry-After` (whole seconds, rounded up, at least 1).
+    pub(crate) fn retry_after_ms(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
         self
     }
 }
@@ -35,12 +41,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retryable = self.status.is_server_error() || self.status == StatusCode::TOO_MANY_REQUESTS;
         let mut body = json!({"code": self.code, "message": self.message, "retryable": retryable});
-        if let Some(s) = self.retry_after {
-            body["retry_after_ms"] = json!(s * 1000);
+        if let Some(ms) = self.retry_after_ms {
+            body["retry_after_ms"] = json!(ms);
         }
         let mut resp = (self.status, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response();
-        if let Some(s) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        if let Some(ms) = self.retry_after_ms
+            && let Ok(v) = HeaderValue::from_str(&ms.div_ceil(1000).max(1).to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }

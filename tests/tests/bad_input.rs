@@ -665,3 +665,42 @@ async fn max_connections_gets_503_with_retry_after() {
     let mut again = server.client("/evolution", "again").await;
     ping(&mut again, 1).await;
 }
+
+#[tokio::test]
+async fn a_handshake_storm_is_admitted_at_the_configured_rate_and_the_rest_get_503_with_retry_after() {
+    let mut cfg = config();
+    cfg.limits.handshakes_per_sec = 1;
+    cfg.limits.handshake_burst = 2;
+    let server = TestServer::start_with(cfg).await;
+    // A plain GET is a probe: it says what an upgrade would get, and takes nothing.
+    for _ in 0..5 {
+        let probe = reqwest::get(server.ws_url("/evolution").replacen("ws", "http", 1)).await.unwrap();
+        assert_eq!(probe.status(), 426);
+        let body: Value = probe.json().await.unwrap();
+        assert_eq!(body["code"], "upgrade_required", "{body}");
+    }
+    let mut first = server.client("/evolution", "first").await;
+    let _second = server.client("/agents", "second").await;
+    let (status, headers, body) = http_refusal(Client::connect(&server.ws_url("/evolution"), None).await);
+    assert_eq!(status, 503);
+    assert_eq!(headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
+    assert_eq!((body["code"].as_str(), body["retryable"].as_bool()), (Some("too_many_handshakes"), Some(true)));
+    assert!(body["message"].as_str().unwrap().contains("limits.handshakes_per_sec"), "{body}");
+    // Each refused client gets its own turn, a token apart: a storm comes back spread out.
+    let first_turn = body["retry_after_ms"].as_u64().unwrap();
+    assert!((1..=1000).contains(&first_turn), "{body}");
+    let (_, headers, body) = http_refusal(Client::connect(&server.ws_url("/evolution"), None).await);
+    let second_turn = body["retry_after_ms"].as_u64().unwrap();
+    assert!(second_turn > first_turn + 900, "turns {first_turn} then {second_turn} ms");
+    assert_eq!(headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("2"));
+    // The probe tells a browser (which cannot see a failed upgrade's answer) the same.
+    let probe = reqwest::get(server.url("/agents")).await.unwrap();
+    assert_eq!(probe.status(), 503);
+    assert!(probe.headers().contains_key("retry-after"));
+    let body: Value = probe.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_handshakes", "{body}");
+    // Admitted connections are not disturbed.
+    ping(&mut first, 1).await;
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("reason=\"handshake_rate\""), "counted in the rejections");
+}

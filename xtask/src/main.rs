@@ -33,7 +33,8 @@ commands:
   test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
           e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
-          --store nats adds the same fan-out on a three-node cluster)
+          --store nats adds the same fan-out on a three-node cluster; --storm runs the reconnect
+          storm alone: 2,000 subscribers on three nodes, one killed)
   soak    release build, then 20,000 connections (evolution and agents) under a steady load for
           --minutes N (10), sampled every second into target/soak.csv; flags after --
   fuzz    the cargo-fuzz targets (frame decoders, config, report and publish bodies) on nightly,

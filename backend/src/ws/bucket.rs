@@ -23,15 +23,17 @@ impl TokenBucket {
         self.last = now;
     }
 
+    /// Whether a token is available now (without taking it), or how long until one is.
+    pub(crate) fn peek(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 { Ok(()) } else { Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate)) }
+    }
+
     /// Takes one token, or says how long until one is available.
     pub(crate) fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-        }
+        self.peek(now)?;
+        self.tokens -= 1.0;
+        Ok(())
     }
 }
 

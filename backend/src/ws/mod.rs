@@ -29,6 +29,7 @@ use crate::config::{Heartbeat, Limits};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
+mod admission;
 mod bucket;
 mod connection;
 mod handshake;
@@ -121,6 +122,8 @@ struct Parts {
     /// One clock for every writer: heartbeats and shutdown (one timer for the node,
     /// not one per connection: each idle connection waits on it for free).
     clock: tokio::sync::watch::Sender<Tick>,
+    /// Handshakes admitted per second (`limits.handshakes_per_sec`), node-wide.
+    handshakes: std::sync::Mutex<admission::Admission>,
 }
 
 /// What the node's clock says.
@@ -159,7 +162,22 @@ impl Transport {
                 }
             }
         });
-        Self(Arc::new(Parts { limits, heartbeat, gate, metrics, shutdown, connections, clock }))
+        let handshakes = std::sync::Mutex::new(admission::Admission::new(
+            limits.handshakes_per_sec,
+            limits.handshake_burst,
+            Instant::now(),
+        ));
+        Self(Arc::new(Parts { limits, heartbeat, gate, metrics, shutdown, connections, clock, handshakes }))
+    }
+
+    /// Admits one handshake, or says when to come back (see `admission`).
+    pub(crate) fn admit(&self) -> Result<(), Duration> {
+        crate::sync::lock(&self.0.handshakes).admit(Instant::now())
+    }
+
+    /// Whether a handshake would be admitted now, without taking it.
+    pub(crate) fn would_admit(&self) -> Result<(), Duration> {
+        crate::sync::lock(&self.0.handshakes).would_admit(Instant::now())
     }
 
     pub(crate) fn limits(&self) -> &Limits {

@@ -12,8 +12,11 @@
 //!     on a free loopback port, subscribers spread over the nodes, the publisher
 //!     on the first), printed next to the single node's figures of the same run.
 //!
+//! (e) `--storm` (or `--only storm`): a reconnect storm on three nodes on NATS (see `storm`).
+//!
 //! usage: bench <path to bridge-backend> [--connections N] [--subscribers S] [--rates r1,r2,..] [--step-secs T]
-//!        [--store memory|nats] [--only idle,fanout,agents] [--messages N]
+//!        [--store memory|nats] [--only idle,fanout,agents,storm,soak] [--messages N]
+//!        [--storm] [--storm-clients N] [--storm-handshakes H] [--storm-events E]
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -30,6 +33,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 mod agents;
 mod nats_ws;
 mod soak;
+mod storm;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -51,6 +55,8 @@ struct Args {
     soak_agents: usize,
     soak_deliveries: u64,
     soak_messages: u64,
+    /// The reconnect storm (`--only storm`, or `--storm`).
+    storm: storm::Storm,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -74,8 +80,13 @@ fn parse_args() -> Result<Args, String> {
         soak_agents: 9_950,
         soak_deliveries: 50_000,
         soak_messages: 500,
+        storm: storm::Storm { clients: 2_000, handshakes_per_sec: 300, events_per_sec: 100 },
     };
     while let Some(flag) = it.next() {
+        if flag == "--storm" {
+            a.only = vec!["storm".into()];
+            continue;
+        }
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--connections" => a.connections = v.parse().map_err(|e| format!("--connections: {e}"))?,
@@ -94,6 +105,9 @@ fn parse_args() -> Result<Args, String> {
             "--soak-agents" => a.soak_agents = v.parse().map_err(|e| format!("{flag}: {e}"))?,
             "--soak-deliveries" => a.soak_deliveries = v.parse().map_err(|e| format!("{flag}: {e}"))?,
             "--soak-messages" => a.soak_messages = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--storm-clients" => a.storm.clients = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--storm-handshakes" => a.storm.handshakes_per_sec = v.parse().map_err(|e| format!("{flag}: {e}"))?,
+            "--storm-events" => a.storm.events_per_sec = v.parse().map_err(|e| format!("{flag}: {e}"))?,
             "--store" => match v.as_str() {
                 "memory" => a.nats = false,
                 "nats" => a.nats = true,
@@ -127,6 +141,8 @@ impl Backend {
             .env("BRIDGE_LIMITS__RATE_PER_SEC", "10000000")
             .env("BRIDGE_LIMITS__RATE_BURST", "10000000")
             .env("BRIDGE_LIMITS__MAX_CONNECTIONS", "20000")
+            .env("BRIDGE_LIMITS__HANDSHAKES_PER_SEC", "1000000")
+            .env("BRIDGE_LIMITS__HANDSHAKE_BURST", "1000000")
             .env("BRIDGE_HEARTBEAT__INTERVAL_MS", "600000")
             .env("BRIDGE_HEARTBEAT__TIMEOUT_MS", "1200000")
             .env("BRIDGE_EVOLUTION__HISTORY_EVENTS", "100000")
@@ -575,6 +591,13 @@ fn main() -> std::process::ExitCode {
         }
         if runs("fanout") {
             fanouts(&args).await?;
+        }
+        if runs("storm") {
+            let (nats, url, _, dir) = nats_server().await?;
+            let result = storm::run(&args.backend, &url, &args.storm).await;
+            drop(nats);
+            let _ = std::fs::remove_dir_all(dir);
+            result?;
         }
         if runs("soak") {
             let csv = std::path::Path::new(&args.backend)
