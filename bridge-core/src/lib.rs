@@ -13,6 +13,7 @@
 //! - [`retry`]: policies (per tool), failure classification, the retry
 //!   budget, outcomes, the retry state machine and the async retry driver.
 //! - [`breaker`]: circuit breakers and their registry.
+//! - [`nodes`]: the backend nodes a bridge may talk to, a breaker each, and failover.
 //! - [`metrics`]: a fixed-size latency histogram and retry metrics.
 //! - [`health`]: components, aggregate health and change detection.
 //! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
@@ -57,6 +58,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod health;
 pub mod metrics;
+pub mod nodes;
 pub mod protocol;
 pub mod random;
 pub mod report;

@@ -90,6 +90,9 @@ pub struct BridgeReport {
     pub retry: RetryMetricsSnapshot,
     /// The sockets, by name (`evolution`, `agents`).
     pub sockets: VecMap<String, SocketSnapshot>,
+    /// The backend nodes the page listed (one for a single URL), which one it talks to, and their breakers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::nodes::NodeSnapshot>,
     /// WebMCP availability and registered tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webmcp: Option<WebMcpSnapshot>,
@@ -130,9 +133,19 @@ mod tests {
                     resets: 0,
                 },
             )]),
+            nodes: crate::nodes::Nodes::new(
+                &["http://a".into(), "http://b".into()],
+                crate::nodes::NODE_BREAKER,
+                Millis(0),
+            )
+            .snapshot(Millis(1), 0),
             webmcp: Some(WebMcpSnapshot { available: false, tools: vec![] }),
         };
         let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            (json["nodes"][0]["current"].as_bool(), json["nodes"][1]["url"].as_str()),
+            (Some(true), Some("http://b"))
+        );
         assert_eq!(json["bridgeId"], "b1");
         assert_eq!(json["sockets"]["evolution"]["outboxLimit"], 256);
         assert_eq!(serde_json::from_value::<BridgeReport>(json).unwrap(), report);

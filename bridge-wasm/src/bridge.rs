@@ -11,6 +11,7 @@ use bridge_core::retry::{RetryError, names};
 use bridge_core::time::Millis;
 use wasm_bindgen::JsValue;
 
+use crate::backends::Backends;
 use crate::config::Config;
 use crate::events::Events;
 use crate::platform::{self, Lifetime, Signal};
@@ -28,6 +29,8 @@ pub(crate) struct Inner {
     /// Random per page load: request ids and reports are unique per instance.
     pub(crate) instance: String,
     pub(crate) resilience: Shared,
+    /// The node talked to now.
+    pub(crate) backends: Rc<Backends>,
     pub(crate) health: RefCell<HealthModel>,
     pub(crate) events: Rc<Events>,
     pub(crate) evolution: Option<Rc<Socket>>,
@@ -57,10 +60,11 @@ impl Inner {
         let events = Rc::new(Events::default());
         let changed = Signal::default();
         let lifetime = Lifetime::default();
+        let backends = Backends::new(&config, Rc::clone(&events), changed.clone());
         let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
         let socket = |kind: Kind| {
             let wiring = Wiring {
-                url: config.socket_url(kind.path()),
+                backends: Rc::clone(&backends),
                 client: client.clone(),
                 token: config.token.clone(),
                 instance: instance.clone(),
@@ -80,6 +84,7 @@ impl Inner {
             config,
             instance,
             resilience,
+            backends,
             health: RefCell::new(HealthModel::bridge_default()),
             events,
             evolution,
@@ -126,6 +131,7 @@ impl Inner {
             breakers,
             retry,
             sockets,
+            nodes: self.backends.snapshot(max_transitions),
             webmcp: Some(WebMcpSnapshot { available: crate::webmcp::model_context().is_some(), tools: webmcp.names() }),
         }
     }
@@ -138,6 +144,8 @@ impl Inner {
         struct PageState<'a> {
             #[serde(flatten)]
             report: &'a BridgeReport,
+            /// The node talked to now.
+            node: String,
             live_timers: u32,
             started: bool,
             reports_sent: u64,
@@ -147,6 +155,7 @@ impl Inner {
         let resilience = self.resilience.borrow();
         crate::js::to_js(&PageState {
             report: &report,
+            node: self.backends.url(),
             live_timers: platform::live_timers(),
             started: self.is_started(),
             reports_sent: self.reports_sent.get(),

@@ -26,8 +26,9 @@ pub(crate) struct AgentConfig {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// `http(s)://host:port` of the backend, no trailing slash.
-    pub(crate) backend_url: String,
+    /// `http(s)://host:port` of each backend node (one, or a load balancer, or a
+    /// cluster's nodes in the order to try them), no trailing slash.
+    pub(crate) backend_urls: Vec<String>,
     pub(crate) bridge_id: String,
     pub(crate) token: Option<String>,
     pub(crate) health_interval_ms: u64,
@@ -36,9 +37,8 @@ pub(crate) struct Config {
     pub(crate) breaker: BreakerConfig,
     pub(crate) breakers: VecMap<String, BreakerConfig>,
     pub(crate) retry_budget: BudgetConfig,
-    pub(crate) llm_endpoint: String,
-    /// Whether the page named an LLM endpoint (then it is health-checked).
-    pub(crate) llm_configured: bool,
+    /// The page's own LLM endpoint (then it is health-checked); `None`: the current node's proxy.
+    pub(crate) llm_endpoint: Option<String>,
     pub(crate) llm_model: Option<String>,
     pub(crate) outbox_limit: u32,
     pub(crate) evolution: bool,
@@ -153,13 +153,10 @@ impl Config {
     ) -> Result<Config, String> {
         let empty = js_sys::Object::new().into();
         let mut c = Obj::new(config, "config")?.map_or_else(|| Obj::new(&empty, "config").map(Option::unwrap), Ok)?;
-        let backend_url = match c.string("backendUrl")?.or(origin) {
-            Some(u) => u.trim_end_matches('/').to_owned(),
+        let backend_urls = match c.string_or_strings("backendUrl")?.or_else(|| origin.map(|o| vec![o])) {
+            Some(urls) => backend_urls(urls)?,
             None => return Err("config.backendUrl: is required outside a page with an http(s) origin".into()),
         };
-        if !(backend_url.starts_with("http://") || backend_url.starts_with("https://")) {
-            return Err(format!("config.backendUrl: must start with http:// or https://, got \"{backend_url}\""));
-        }
         let bridge_id = match c.string("bridgeId")? {
             Some(id) => id,
             None => stored_id().unwrap_or_else(|| {
@@ -198,7 +195,10 @@ impl Config {
         };
         let mut breakers = VecMap::new();
         for (name, o) in c.map("breakers")? {
-            let cfg = breaker_config(o, breaker).map_err(|e| format!("config.breakers.{name}: {e}"))?;
+            // Nodes' breakers start from their own defaults (one failure opens them).
+            let base =
+                if name == bridge_core::nodes::NODE_BREAKER_NAME { bridge_core::nodes::NODE_BREAKER } else { breaker };
+            let cfg = breaker_config(o, base).map_err(|e| format!("config.breakers.{name}: {e}"))?;
             breakers.insert(name, cfg);
         }
         let retry_budget = match c.obj("retryBudget")? {
@@ -206,8 +206,6 @@ impl Config {
             None => BudgetConfig::DEFAULT,
         };
         let llm_endpoint = c.string("llmEndpoint")?;
-        let llm_configured = llm_endpoint.is_some();
-        let llm_endpoint = llm_endpoint.unwrap_or_else(|| format!("{backend_url}/api/llm/chat/completions"));
         let llm_model = c.string("llmModel")?;
         let outbox_limit = in_range(
             "config.outboxLimit",
@@ -232,7 +230,7 @@ impl Config {
         let report = c.bool("report")?.unwrap_or(true);
         c.finish()?;
         Ok(Config {
-            backend_url,
+            backend_urls,
             bridge_id,
             token,
             health_interval_ms,
@@ -242,7 +240,6 @@ impl Config {
             breakers,
             retry_budget,
             llm_endpoint,
-            llm_configured,
             llm_model,
             outbox_limit,
             evolution: sockets.iter().any(|s| s == "evolution"),
@@ -251,10 +248,25 @@ impl Config {
             report,
         })
     }
+}
 
-    /// `ws(s)://host:port/path`.
-    pub(crate) fn socket_url(&self, path: &str) -> String {
-        let ws = self.backend_url.replacen("http", "ws", 1);
-        format!("{ws}{path}")
+/// Most nodes a page may list.
+const MAX_NODES: usize = 16;
+
+/// `backendUrl`'s URLs, checked, without trailing slashes or repeats.
+fn backend_urls(urls: Vec<String>) -> Result<Vec<String>, String> {
+    if urls.is_empty() || urls.len() > MAX_NODES {
+        return Err(format!("config.backendUrl: give 1 to {MAX_NODES} URLs, got {}", urls.len()));
     }
+    let mut out: Vec<String> = Vec::with_capacity(urls.len());
+    for url in urls {
+        let url = url.trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("config.backendUrl: must start with http:// or https://, got \"{url}\""));
+        }
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    Ok(out)
 }

@@ -15,6 +15,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Response};
 
+use std::rc::Rc;
+
+use crate::backends::Backends;
 use crate::platform::{self, Signal};
 use crate::resilience::{self, Attempt, Shared};
 
@@ -123,12 +126,13 @@ async fn attempt(
 /// Runs `url` with `init` under the tool's policy and the origin's breaker.
 pub(crate) async fn fetch(
     shared: Shared,
+    backends: Rc<Backends>,
     url: String,
     init: JsValue,
     options: FetchOptions,
 ) -> Result<Response, JsValue> {
     let tool = options.tool.clone().unwrap_or_else(|| bridge_core::retry::names::FETCH.to_owned());
-    let breaker = format!("fetch:{}", origin_of(&url));
+    let breaker = format!("fetch:{}", origin_of(&backends.follow(&url)));
     let caller = options.signal.clone().map(CallerAbort::new);
     let cancelled = caller.as_ref().map(|c| c.fired.clone());
     let cancel: resilience::Cancel<'_> = match cancelled {
@@ -137,7 +141,10 @@ pub(crate) async fn fetch(
     };
     let signal = options.signal.as_ref();
     let (result, _) = resilience::run(&shared, &tool, &breaker, None, cancel, &mut |info| {
-        Box::pin(attempt(&url, &init, signal, info))
+        // A URL on a backend node goes to the node current at each attempt.
+        let url = backends.follow(&url);
+        let init = init.clone();
+        Box::pin(async move { attempt(&url, &init, signal, info).await })
     })
     .await;
     drop(caller);

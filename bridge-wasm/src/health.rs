@@ -53,7 +53,7 @@ async fn probe(url: &str) -> Result<(Response, f64), String> {
 }
 
 async fn check_backend(bridge: &Bridge) -> (CheckResult, Option<f64>) {
-    match probe(&format!("{}/readyz", bridge.config.backend_url)).await {
+    match probe(&format!("{}/readyz", bridge.backends.url())).await {
         Ok((r, ms)) => {
             let body = match r.json() {
                 Ok(p) => JsFuture::from(p).await.ok(),
@@ -92,11 +92,12 @@ fn check_socket(socket: &Socket) -> Option<CheckResult> {
 
 async fn check_llm(bridge: &Bridge) -> (CheckResult, Option<f64>) {
     // The backend proxy reports its upstream; a direct endpoint is probed as is.
-    let proxy = format!("{}/api/llm/chat/completions", bridge.config.backend_url);
-    let url = if bridge.config.llm_endpoint == proxy {
-        format!("{}/api/llm/health", bridge.config.backend_url)
+    let endpoint = bridge.backends.follow(bridge.config.llm_endpoint.as_deref().unwrap_or_default());
+    let node = bridge.backends.url();
+    let url = if endpoint == format!("{node}/api/llm/chat/completions") {
+        format!("{node}/api/llm/health")
     } else {
-        bridge.config.llm_endpoint.clone()
+        endpoint
     };
     match probe(&url).await {
         Ok((r, ms)) if r.status() < 500 => (CheckResult::Pass, Some(ms)),
@@ -135,7 +136,7 @@ pub(crate) async fn check_all(bridge: &Bridge) {
         };
         record(bridge, components::WEBMCP, result, None);
     }
-    if bridge.config.llm_configured {
+    if bridge.config.llm_endpoint.is_some() {
         let (llm, ms) = check_llm(bridge).await;
         record(bridge, components::LLM, llm, ms);
     }
@@ -155,10 +156,11 @@ pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
     bridge.report_seq.set(bridge.report_seq.get() + 1);
     let report = bridge.report(REPORT_TRANSITIONS);
     let body = serde_json::to_string(&report).map_err(|e| e.to_string())?;
-    let url = format!("{}/api/bridges/{}/report", bridge.config.backend_url, bridge.config.bridge_id);
     let token = bridge.config.token.clone();
     let mut attempt = |_| -> resilience::Attempting<'_, ()> {
-        let (url, body, token) = (url.clone(), body.clone(), token.clone());
+        // To the node current at each attempt: the report follows a failover.
+        let url = format!("{}/api/bridges/{}/report", bridge.backends.url(), bridge.config.bridge_id);
+        let (body, token) = (body.clone(), token.clone());
         Box::pin(async move {
             let init = web_sys::RequestInit::new();
             init.set_method("PUT");

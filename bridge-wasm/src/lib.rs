@@ -32,6 +32,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+mod backends;
 mod bridge;
 mod call;
 mod config;
@@ -310,9 +311,10 @@ impl Bridge {
     ) -> Promise {
         let shared = Rc::clone(&self.inner.resilience);
         let changed = self.inner.changed.clone();
+        let backends = Rc::clone(&self.inner.backends);
         let options = fetch::FetchOptions::from_js(&options);
         promise(async move {
-            let r = fetch::fetch(shared, url, init, options).await;
+            let r = fetch::fetch(shared, backends, url, init, options).await;
             changed.notify();
             r.map(JsValue::from)
         })
@@ -405,14 +407,14 @@ impl Bridge {
         done
     }
 
-    /// Listens for `health`, `reset`, `message`, `presence` events.
+    /// Listens for `health`, `reset`, `message`, `presence` and `node` (a move to another backend node) events.
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_event_listener(
         &self,
         #[wasm_bindgen(unchecked_param_type = "keyof BridgeEventMap")] kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: Function,
     ) -> Result<(), JsValue> {
-        const KINDS: [&str; 4] = ["health", "reset", "message", "presence"];
+        const KINDS: [&str; 5] = ["health", "reset", "message", "presence", "node"];
         if !KINDS.contains(&kind) {
             return Err(js::coded_error(
                 "invalid_argument",

@@ -114,12 +114,17 @@ pub(crate) async fn prompt(bridge: &Bridge, tool: &str, p: Prompt) -> Result<JsV
     let body =
         serde_json::to_string(&Chat { model: &model, messages, temperature: p.temperature, max_tokens: p.max_tokens })
             .map_err(crate::js::error)?;
-    let url = bridge.config.llm_endpoint.clone();
     let token = bridge.config.token.clone();
     let policy = Some(*bridge.resilience.borrow().policies.get(crate::webmcp::policy_for(&bridge.resilience, tool)));
     let stopped = Box::pin(bridge.lifetime().stopped());
     let (result, ran) = resilience::run(&bridge.resilience, tool, tool, policy, stopped, &mut |_| {
-        Box::pin(attempt(&url, &body, token.as_deref()))
+        // The page's endpoint, or the current node's proxy; on a node, it follows a failover.
+        let url = match &bridge.config.llm_endpoint {
+            Some(endpoint) => bridge.backends.follow(endpoint),
+            None => format!("{}/api/llm/chat/completions", bridge.backends.url()),
+        };
+        let (body, token) = (body.clone(), token.clone());
+        Box::pin(async move { attempt(&url, &body, token.as_deref()).await })
     })
     .await;
     if ran.breaker_moved {

@@ -104,6 +104,18 @@ impl Obj {
             .map(Some)
     }
 
+    /// A string or an array of strings, as a list.
+    pub(crate) fn string_or_strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>, String> {
+        match crate::js::get(&self.value, key) {
+            Some(v) if v.is_string() => self.string(key).map(|s| s.map(|s| vec![s])),
+            Some(v) if !js_sys::Array::is_array(&v) => {
+                self.read.push(key);
+                Err(self.wrong(key, "a string or an array of strings", &v))
+            }
+            _ => self.strings(key),
+        }
+    }
+
     pub(crate) fn obj(&mut self, key: &'static str) -> Result<Option<Obj>, String> {
         let path = self.name(key);
         match self.field(key) {

@@ -29,8 +29,11 @@ export interface BreakerSettings {
 
 /** `new Bridge(config)`. */
 export interface BridgeConfig {
-  /** Default: the page's origin. */
-  backendUrl?: string;
+  /**
+   * Default: the page's origin. One URL (a node, or a load balancer), or the nodes of a cluster
+   * in the order to try them: the bridge moves to the next when its node dies (a `node` event).
+   */
+  backendUrl?: string | string[];
   /** Default: generated and kept in localStorage ("bridge.id"). */
   bridgeId?: string;
   token?: string;
@@ -155,8 +158,12 @@ export interface BridgeState {
     operations: Record<string, OperationMetrics>;
   };
   sockets: Record<string, SocketSnapshot>;
+  /** The listed backend nodes, which one is current, and each node's breaker (`node:<url>`). */
+  nodes?: { url: string; current: boolean; breaker: BreakerSnapshot }[];
   webmcp?: { available: boolean; tools: string[] };
   /** Page only: */
+  /** The node talked to now. */
+  node: string;
   liveTimers: number;
   started: boolean;
   reportsSent: number;
@@ -191,5 +198,5 @@ export interface BridgeError extends Error {
   serverCode?: string;
 }
 
-export type BridgeEventMap = { health: HealthChange; reset: EvolutionReset; message: AgentMessage; presence: { type: "presence"; agent: string; online: boolean; ts: number } };
+export type BridgeEventMap = { health: HealthChange; reset: EvolutionReset; message: AgentMessage; presence: { type: "presence"; agent: string; online: boolean; ts: number }; node: { from: string; to: string } };
 "#;

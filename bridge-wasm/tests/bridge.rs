@@ -545,3 +545,55 @@ fn invalid_config_names_the_field() {
     let m = Reflect::get(&e, &"message".into()).unwrap().as_string().unwrap();
     assert!(m.starts_with("config.healthIntervalMs"), "{m}");
 }
+
+#[wasm_bindgen_test]
+async fn a_dead_first_node_moves_the_bridge_to_the_next_one() {
+    let dead = "http://127.0.0.1:9";
+    let b = bridge(json!({"backendUrl": [dead, backend()], "sockets": ["evolution"], "report": false,
+        "policies": {"connectEvolutionSocket": {"baseDelayMs": 10, "maxDelayMs": 40}}}));
+    let moves = Collector::new();
+    b.add_event_listener("node", moves.function()).unwrap();
+    done(b.start()).await.unwrap();
+    wait_for("the socket to open on the live node", 5000.0, || socket_state(&b, "evolution") == "open").await;
+    let s = state(&b);
+    assert_eq!(s["node"], backend(), "{s}");
+    assert_eq!(s["sockets"]["evolution"]["url"], format!("{}/evolution", backend().replacen("http", "ws", 1)));
+    assert_eq!(moves.items.borrow().first().cloned(), Some(json!({"from": dead, "to": backend()})));
+    let nodes: Vec<(String, bool, String)> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (n["url"].as_str().unwrap().into(), n["current"] == true, n["breaker"]["state"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(nodes, [(dead.into(), false, "open".into()), (backend().into(), true, "closed".into())]);
+    done(b.stop()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_upgrade_is_explained_by_the_node() {
+    // A browser is not told why a WebSocket failed to open; the bridge asks the node.
+    fault(json!({"target": "agents", "mode": "fail", "duration_ms": 1000})).await;
+    let b = bridge(json!({"sockets": ["agents"], "report": false,
+        "policies": {"connectAgentSocket": {"baseDelayMs": 10, "maxDelayMs": 40}},
+        "breakers": {"connectAgentSocket": {"resetTimeoutMs": 300, "successThreshold": 1}}}));
+    done(b.start()).await.unwrap();
+    let mut seen = Vec::new();
+    let started = now();
+    let explained = loop {
+        let e = state(&b)["sockets"]["agents"]["lastError"].as_str().unwrap_or("").to_owned();
+        if e.contains("demo_fault") {
+            break e;
+        }
+        if !seen.contains(&e) {
+            seen.push(e);
+        }
+        assert!(now() - started < 3000.0, "no explanation within 3 s; errors seen: {seen:?}");
+        sleep(5).await;
+    };
+    assert!(explained.contains("demo fault on agents"), "{explained}");
+    assert_eq!(state(&b)["node"], backend(), "a node that answers is not left");
+    wait_for("the socket to open once the fault ends", 8000.0, || socket_state(&b, "agents") == "open").await;
+    done(b.stop()).await.unwrap();
+}

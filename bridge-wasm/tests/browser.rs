@@ -45,6 +45,12 @@ fn config_errors_name_the_field() {
         (r#"{"healthIntervalMs": "fast"}"#, "config.healthIntervalMs: must be a number, got a string"),
         (r#"{"backendUrl": "ftp://x"}"#, "config.backendUrl: must start with http:// or https://, got \"ftp://x\""),
         (
+            r#"{"backendUrl": ["http://a", "ftp://b"]}"#,
+            "config.backendUrl: must start with http:// or https://, got \"ftp://b\"",
+        ),
+        (r#"{"backendUrl": []}"#, "config.backendUrl: give 1 to 16 URLs, got 0"),
+        (r#"{"backendUrl": 5}"#, "config.backendUrl: must be a string or an array of strings, got a number"),
+        (
             r#"{"sockets": ["evolution", "chat"]}"#,
             "config.sockets: \"chat\" is not a socket; use \"evolution\" and/or \"agents\"",
         ),

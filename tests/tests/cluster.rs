@@ -330,6 +330,7 @@ fn report(id: &str, seq: u64) -> Value {
         breakers: vec![],
         retry: bridge_core::metrics::RetryMetrics::default().snapshot(),
         sockets: bridge_core::vecmap::VecMap::default(),
+        nodes: Vec::new(),
         webmcp: None,
     })
     .expect("reports serialize")

@@ -42,6 +42,7 @@ fn report(bridge: &str, instance: &str, seq: u64) -> BridgeReport {
                 resets: 0,
             },
         )]),
+        nodes: Vec::new(),
         webmcp: Some(WebMcpSnapshot { available: false, tools: vec![] }),
     }
 }

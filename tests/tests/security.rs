@@ -245,6 +245,7 @@ async fn http_writes_need_a_token_with_their_role() {
         breakers: vec![],
         retry: bridge_core::metrics::RetryMetrics::default().snapshot(),
         sockets: bridge_core::vecmap::VecMap::default(),
+        nodes: Vec::new(),
         webmcp: None,
     })
     .unwrap();

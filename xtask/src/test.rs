@@ -61,7 +61,8 @@ pub(crate) fn all() -> Result<(), String> {
         cmd.args(["playwright", "test"])
             .current_dir(root().join("tests/browser"))
             .env("BRIDGE_BACKEND_BIN", root().join("target/debug/bridge-backend"))
-            .env("BRIDGE_WWW", root().join("www"));
+            .env("BRIDGE_WWW", root().join("www"))
+            .env("BRIDGE_NATS_SERVER", setup::nats_server_bin());
         let log = run_tee(&mut cmd)?;
         if let Some(n) = log.lines().find_map(|l| l.trim().strip_suffix(" passed").or_else(|| passed_with_time(l))) {
             counts.insert("playwright".into(), n.trim().parse().unwrap_or(0));

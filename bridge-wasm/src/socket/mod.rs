@@ -25,6 +25,7 @@ use bridge_core::vecmap::VecMap;
 use futures_channel::oneshot;
 use js_sys::Function;
 
+use crate::backends::Backends;
 use crate::config::AgentConfig;
 use crate::events::Events;
 use crate::platform::{self, Lifetime, Signal};
@@ -110,12 +111,15 @@ struct Inner {
     seen: VecDeque<(String, Id)>,
     /// The server closed with 4409: another connection took our agent name.
     replaced: bool,
+    /// The node of the current (or last) connection.
+    node: Option<String>,
 }
 
 /// What a socket is wired to: where it connects, as whom, and the bridge's shared pieces.
 #[derive(Debug)]
 pub(crate) struct Wiring {
-    pub(crate) url: String,
+    /// Where it connects: the current node.
+    pub(crate) backends: Rc<Backends>,
     /// The `client` of hello: stable per bridge, so the server can deduplicate across reconnects.
     pub(crate) client: String,
     pub(crate) token: Option<String>,
@@ -132,7 +136,7 @@ pub(crate) struct Wiring {
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) kind: Kind,
-    url: String,
+    backends: Rc<Backends>,
     client: String,
     token: Option<String>,
     instance: String,
@@ -150,7 +154,7 @@ impl Socket {
     pub(crate) fn new(kind: Kind, w: Wiring, lifetime: Lifetime) -> Rc<Self> {
         Rc::new(Self {
             kind,
-            url: w.url,
+            backends: w.backends,
             client: w.client,
             token: w.token,
             instance: w.instance,
@@ -186,7 +190,7 @@ impl Socket {
         let i = self.inner.borrow();
         SocketSnapshot {
             state: i.state.unwrap_or(SocketState::Stopped),
-            url: self.url.clone(),
+            url: self.url_on(i.node.clone().unwrap_or_else(|| self.backends.url()).as_str()),
             connected_since: i.connected_since,
             reconnects: i.connects.saturating_sub(1),
             outbox: i.outbox.len() as u32,
@@ -195,6 +199,11 @@ impl Socket {
             position: i.position.as_ref().map(|p| format!("{}:{}", p.epoch, p.seq)),
             resets: i.resets,
         }
+    }
+
+    /// `ws(s)://node/path` of this socket on `node` (`http(s)://host:port`).
+    fn url_on(&self, node: &str) -> String {
+        format!("{}{}", node.replacen("http", "ws", 1), self.kind.path())
     }
 
     /// A new request id, unique across page loads (the instance prefix) so the
@@ -316,10 +325,19 @@ impl Socket {
             let stopped = Box::pin(lifetime.stopped());
             let (result, _) = resilience::run(&self.resilience, tool, tool, None, stopped, &mut |_| {
                 Box::pin(async {
-                    let attempt = session::connect(&self).await;
-                    // Every failed attempt is visible at once (health, state), not only when the run ends.
-                    if let Err(e) = &attempt {
-                        self.note_error(e.failure.describe());
+                    // Each attempt goes to the node current at that moment: after a failure it may be another.
+                    let node = self.backends.url();
+                    let attempt = session::connect(&self, &node).await;
+                    match &attempt {
+                        Ok(_) => {
+                            self.backends.succeeded(&node);
+                            self.inner.borrow_mut().node = Some(node);
+                        }
+                        Err(e) => {
+                            self.backends.failed(&node, &e.failure);
+                            // Every failed attempt is visible at once (health, state), not only when the run ends.
+                            self.note_error(e.failure.describe());
+                        }
                     }
                     attempt
                 })
@@ -366,6 +384,9 @@ impl Socket {
     /// After a connection ended: requests go back to unsent (re-sent on reconnect), frames tied
     /// to that connection are dropped.
     fn on_disconnected(&self, why: Failure) {
+        if let Some(node) = self.inner.borrow().node.clone() {
+            self.backends.failed(&node, &why);
+        }
         let replaced = matches!(why, Failure::SocketClosed { code: bridge_core::protocol::close::REPLACED, .. });
         {
             let mut i = self.inner.borrow_mut();

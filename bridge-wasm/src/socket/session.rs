@@ -20,12 +20,16 @@ fn closed(code: u16, reason: String) -> Failure {
     Failure::SocketClosed { code, reason }
 }
 
-/// One connect attempt: open the socket, say hello, wait for welcome.
-pub(super) async fn connect(socket: &Socket) -> Result<(Conn, u64), Attempt> {
-    let mut conn = Conn::open(&socket.url).map_err(|m| Attempt::new(Failure::Validation { message: m }))?;
+/// One connect attempt to `node`: open the socket, say hello, wait for welcome.
+pub(super) async fn connect(socket: &Socket, node: &str) -> Result<(Conn, u64), Attempt> {
+    let url = socket.url_on(node);
+    let mut conn = Conn::open(&url).map_err(|m| Attempt::new(Failure::Validation { message: m }))?;
     match conn.next().await {
         Some(WsEvent::Open) => {}
-        Some(WsEvent::Closed { code, reason }) => return Err(Attempt::new(closed(code, reason))),
+        // A browser is not told why an upgrade failed: ask the node.
+        Some(WsEvent::Closed { code, reason }) => {
+            return Err(Attempt::new(why_not_open(&url, closed(code, reason)).await));
+        }
         _ => return Err(Attempt::new(Failure::Network { message: "the socket failed to open".into() })),
     }
     let hello = ClientFrame::Hello(Hello {
@@ -54,6 +58,47 @@ pub(super) async fn connect(socket: &Socket) -> Result<(Conn, u64), Attempt> {
             Some(WsEvent::Open) => {}
             None => return Err(Attempt::new(Failure::Network { message: "the socket went away".into() })),
         }
+    }
+}
+
+/// Why a socket failed to open, asked of the node with a plain GET on the same
+/// path (the backend answers what an upgrade would get now, taking nothing):
+/// its refusal (`too_many_handshakes` with the turn to come back at, a full
+/// node, a foreign origin...), `unreachable` when it does not answer, or
+/// `otherwise` when it would admit the connection.
+async fn why_not_open(url: &str, otherwise: Failure) -> Failure {
+    let http = url.replacen("ws", "http", 1);
+    let Some(window) = web_sys::window() else { return otherwise };
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let fetched = JsFuture::from(window.fetch_with_str_and_init(&http, &init));
+    let response = match race(fetched, platform::sleep(Duration::from_secs(3))).await {
+        Either::Left(Ok(r)) => r.unchecked_into::<web_sys::Response>(),
+        Either::Left(Err(e)) => {
+            return Failure::Network { message: format!("the node does not answer: {}", crate::js::message_of(&e)) };
+        }
+        Either::Right(()) => return Failure::Timeout { after_ms: 3_000 },
+    };
+    if response.status() == 426 || response.ok() {
+        return otherwise;
+    }
+    let body = match response.json() {
+        Ok(p) => JsFuture::from(p).await.ok(),
+        Err(_) => None,
+    };
+    let field = |k: &str| body.as_ref().and_then(|b| crate::js::get(b, k));
+    match field("code").and_then(|c| c.as_string()) {
+        Some(code) => Failure::Server {
+            code,
+            message: field("message").and_then(|m| m.as_string()).unwrap_or_default(),
+            retryable: field("retryable").and_then(|r| r.as_bool()).unwrap_or(false),
+            retry_after_ms: field("retry_after_ms").and_then(|r| r.as_f64()).map(|ms| ms as u64),
+        },
+        None => Failure::http(
+            response.status(),
+            response.headers().get("retry-after").ok().flatten().as_deref(),
+            platform::unix_ms(),
+        ),
     }
 }
 

@@ -13,8 +13,8 @@ export function watchErrors(page) {
 }
 
 /** A native agent on the agents socket (Node's ws: a client outside the browser). */
-export async function nativeAgent(name) {
-  const ws = new WebSocket(`${backendUrl().replace("http", "ws")}/agents`);
+export async function nativeAgent(name, base = backendUrl()) {
+  const ws = new WebSocket(`${base.replace("http", "ws")}/agents`);
   const frames = [];
   const waiters = [];
   ws.on("message", (data) => {
