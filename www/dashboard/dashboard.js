@@ -1,16 +1,24 @@
-// The operator dashboard: every bridge's health, breakers and retry metrics, and
-// the backend's own status, live from GET /api/dashboard/stream (Server-Sent Events).
+// The operator dashboard: every bridge's health, breakers and retry metrics, the
+// cluster's nodes, and the backend's own status, live from GET /api/dashboard/stream
+// (Server-Sent Events). With few bridges every one gets a card; with more, the list
+// (bridge-list.js) leads and a card is made when a row is chosen.
 //
-// Test hooks: #conn[data-conn], body[data-snapshots] (snapshots received), article[data-bridge-id][data-health][data-stale]
-// [data-history-points], .breaker[data-breaker][data-state] .state-word, .op[data-tool].
+// Test hooks: #conn[data-conn], body[data-snapshots] (snapshots received), main[data-layout] (cards | list),
+// article[data-bridge-id][data-health][data-stale][data-history-points], .breaker[data-breaker][data-state]
+// .state-word, .op[data-tool]; the list's and the cluster card's in their modules.
 
-import { COMPONENT_ORDER, STATE_WORDS, badge, duration, setData, setText } from "/ui.js";
+import { COMPONENT_ORDER, STATE_WORDS, badge, count, duration, el, setData, setText, syncKeyed } from "/ui.js";
+import { PAGE_ROWS, filtering, renderBridgeList, setFilter, setupBridgeList } from "./bridge-list.js";
+import { renderCluster } from "./cluster.js";
+import { compareNames, stateOf } from "./triage.js";
 
 const STREAM_URL = "/api/dashboard/stream";
 const HISTORY_POINTS = 600; // what the backend keeps per bridge
 const WATCHDOG_MS = 5000; // status arrives every second: silence this long means a dead stream
 const TIMELINE_MS = 2 * 60_000; // breaker timelines show the last 2 minutes
 const RATE_POINTS = 300; // backend rate history kept on the page (5 min)
+const FULL_CARDS = 6; // up to this many bridges, each has its card; past it, cards on demand
+const OVERVIEW_MS = 250; // the list is re-sorted at most this often: reports arrive constantly
 const REASONS = {
   consecutive_failures: "consecutive failures",
   failure_rate: "failure rate",
@@ -20,62 +28,29 @@ const REASONS = {
   manual_reset: "reset by hand",
   manual_isolate: "isolated by hand",
 };
-const CSS = getComputedStyle(document.documentElement);
-const color = (name) => CSS.getPropertyValue(name).trim();
+const THEME = getComputedStyle(document.documentElement);
+const color = (name) => THEME.getPropertyValue(name).trim();
 
 // ---------------------------------------------------------------- small helpers
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
-/** `el("div.a.b", {title: "x", dataset: {k: "v"}}, child, "text")`. */
-function el(spec, props, ...children) {
-  const [tag, ...classes] = spec.split(".");
-  const e = document.createElement(tag || "div");
-  if (classes.length) e.className = classes.join(" ");
-  for (const [k, v] of Object.entries(props ?? {})) {
-    if (k === "dataset") Object.assign(e.dataset, v);
-    else if (k in e && k !== "role") e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children.filter((c) => c != null));
-  return e;
-}
-
 const latencyNum = (v) => (v == null ? "–" : v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString("en-US"));
 const latency = (v) => (v == null ? "–" : `${latencyNum(v)} ms`);
-const count = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US"));
 const perSecond = (v) => (v == null ? "–" : v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1));
 const percent = (r) => (r == null ? "–" : r === 1 ? "100 %" : `${(r * 100).toFixed(1)} %`);
 const bytes = (b) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 const clock = (unixMs) => new Date(unixMs).toLocaleTimeString([], { hour12: false });
 
-/** Keeps `parent`'s keyed children in step with `items` ([key, value]); returns nothing. */
-function syncKeyed(parent, items, attr, create, update, destroy) {
-  const old = new Map([...parent.children].map((c) => [c.dataset[attr], c]));
-  let prev = null;
-  for (const [key, value] of items) {
-    let node = old.get(key);
-    if (node) old.delete(key);
-    else {
-      node = create(key, value);
-      node.dataset[attr] = key;
-    }
-    update(node, value);
-    const want = prev ? prev.nextElementSibling : parent.firstElementChild;
-    if (node !== want) parent.insertBefore(node, want);
-    prev = node;
-  }
-  for (const node of old.values()) {
-    destroy?.(node);
-    node.remove();
-  }
-}
-
 // ---------------------------------------------------------------- state
 
 const model = {
-  /** id → {view, history, card, dirty, chartsDirty} */
+  /** id → {view, history, card, charts, chartsDirty} */
   bridges: new Map(),
+  /** Bridges whose card was asked for (a row chosen); with few bridges every one has a card anyway. */
+  opened: new Set(),
+  /** node id → bridges of it that are not healthy (for the cluster card). */
+  attention: new Map(),
   staleAfterMs: 30_000,
   /** serverClock ≈ Date.now() + offset (from the reports' receive times). */
   offset: 0,
@@ -184,17 +159,16 @@ function upsertBridge(view) {
     model.bridges.set(view.bridgeId, b);
   }
   b.view = view;
-  scheduleRender(b);
+  if (b.card || wantsCard(b)) scheduleRender(b);
   return b;
 }
 
 function removeBridge(id) {
   const b = model.bridges.get(id);
   if (!b) return;
-  for (const c of b.charts.values()) c.destroy();
-  b.card?.querySelectorAll(".spark").forEach((box) => resizer.unobserve(box));
-  b.card?.remove();
+  dropCard(b);
   model.bridges.delete(id);
+  model.opened.delete(id);
   scheduleOverview();
 }
 
@@ -266,7 +240,12 @@ function renderStatus() {
   set("llm-detail", upstream ? `upstream ${upstream}` : "");
   $(`[data-s="llm-detail"]`).title = llm.upstream ?? "";
   renderStore(s.store);
+  renderClusterCard();
   updateRatesChart();
+}
+
+function renderClusterCard() {
+  if (model.status) renderCluster(model.status, model.attention, (node) => setFilter(`node:${node}`));
 }
 
 /** The store tile: memory, or NATS with its connection state and the stream's epoch; red with the reason when down. */
@@ -385,72 +364,126 @@ function scheduleRender(b) {
   pending.add(b);
   if (!frame) frame = requestAnimationFrame(flush);
 }
-let overviewDirty = false;
-function scheduleOverview() {
-  overviewDirty = true;
-  if (!frame) frame = requestAnimationFrame(flush);
-}
 function flush() {
   frame = 0;
   for (const b of pending) if (model.bridges.get(b.view.bridgeId) === b) renderBridge(b);
   pending.clear();
-  if (overviewDirty) {
-    overviewDirty = false;
-    renderOverview();
-  }
 }
+
+// The list is sorted over every bridge: at most every OVERVIEW_MS, however fast reports come.
+let overviewTimer = 0;
+let overviewAt = 0;
+function scheduleOverview() {
+  if (overviewTimer) return;
+  overviewTimer = setTimeout(renderOverview, Math.max(0, overviewAt + OVERVIEW_MS - performance.now()));
+}
+
+/** Few bridges: a card each. More: the list leads and cards are made on demand. */
+const layout = () => (model.bridges.size <= FULL_CARDS ? "cards" : "list");
+const wantsCard = (b) => layout() === "cards" || model.opened.has(b.view.bridgeId);
 
 function renderOverview() {
-  const list = $("#bridge-list");
-  const bridges = [...model.bridges.values()].sort((a, b) => a.view.bridgeId.localeCompare(b.view.bridgeId));
-  syncKeyed(
-    list,
-    bridges.map((b) => [b.view.bridgeId, b]),
-    "chipFor",
-    (id) =>
-      el(
-        "li",
-        null,
-        el("a.chip", { href: `#bridge-${encodeURIComponent(id)}` }, el("code", { textContent: id }), " ", el("span.health"), el("span.stale-word")),
-      ),
-    (li, b) => {
-      const stale = isStale(b);
-      const health = b.view.report?.health?.status ?? "unknown";
-      setData(li, "stale", stale);
-      if (stale) badge($(".health", li), "health", "stale");
-      else badge($(".health", li), "health", health);
-      setText($(".stale-word", li), stale ? `was ${health} · silent ${duration(serverNow() - b.view.lastReportUnixMs)}` : "");
-    },
-  );
-  const counts = {};
-  let stale = 0;
-  for (const b of bridges) {
-    if (isStale(b)) stale++;
-    else {
-      const h = b.view.report?.health?.status ?? "unknown";
-      counts[h] = (counts[h] ?? 0) + 1;
-    }
-  }
-  const parts = ["healthy", "degraded", "unhealthy", "unknown"].filter((h) => counts[h]).map((h) => `${counts[h]} ${h}`);
-  if (stale) parts.push(`${stale} stale`);
-  setText($("#overview-summary"), bridges.length ? `${bridges.length} known: ${parts.join(" · ")}` : "");
-  $("#no-bridges").hidden = bridges.length > 0;
+  clearTimeout(overviewTimer);
+  overviewTimer = 0;
+  overviewAt = performance.now();
+  const mode = layout();
+  syncCards();
+  const rows = bridgeRows(mode);
+  setData($("main"), "layout", mode);
+  $("#bridge-tools").hidden = mode === "cards" && !filtering();
+  const nodes = new Map((model.status?.cluster?.nodes ?? []).map((n) => [n.id, n]));
+  const matched = renderBridgeList(rows, nodes);
+  renderSummary(rows, mode, matched);
+  renderClusterCard();
+  $("#no-bridges").hidden = rows.length > 0;
 }
 
-/** Cards start unfolded while there are few bridges; with many, new ones start folded. */
-const UNFOLDED_BRIDGES = 6;
+/** Cards follow the layout: made when wanted (next frame), dropped when not. */
+function syncCards() {
+  for (const b of model.bridges.values()) {
+    if (wantsCard(b) && !b.card) scheduleRender(b);
+    else if (!wantsCard(b) && b.card) dropCard(b);
+  }
+}
+
+/** One row per bridge for the list; counts each node's bridges that are not healthy on the way. */
+function bridgeRows(mode) {
+  const now = serverNow();
+  model.attention.clear();
+  return [...model.bridges.values()].map((b) => {
+    const v = b.view;
+    const health = v.report?.health?.status ?? "unknown";
+    const state = stateOf(health, isStale(b));
+    if (state !== "healthy") model.attention.set(v.node, (model.attention.get(v.node) ?? 0) + 1);
+    return { id: v.bridgeId, node: v.node, state, health, report: v.report, silentMs: now - v.lastReportUnixMs, open: mode === "list" && !!b.card };
+  });
+}
+
+/** The panel head: counts per state with few bridges; with many (the counts are buttons then), what the list shows. */
+function renderSummary(rows, mode, matched) {
+  const known = `${count(rows.length)} known`;
+  if (!rows.length) return setText($("#overview-summary"), "");
+  if (mode === "list") {
+    const shown = Math.min(matched, PAGE_ROWS);
+    return setText($("#overview-summary"), `${known} · problems first · showing ${count(shown)}${matched > shown || matched < rows.length ? ` of ${count(matched)} matching` : ""}`);
+  }
+  const n = {};
+  for (const r of rows) n[r.state] = (n[r.state] ?? 0) + 1;
+  const parts = ["unhealthy", "degraded", "stale", "unknown", "healthy"].filter((st) => n[st]).map((st) => `${n[st]} ${st}`);
+  setText($("#overview-summary"), `${known}: ${parts.join(" · ")}`);
+}
+
+/** Shows bridge `id`'s card (making it if needed) and moves there. */
+function openBridge(id) {
+  const b = model.bridges.get(id);
+  if (!b) return;
+  if (layout() === "list") model.opened.add(id);
+  renderBridge(b);
+  const fold = $(".fold", b.card);
+  if (!fold.open) fold.open = true;
+  b.card.scrollIntoView({ block: "start" });
+  $(".bridge-head", b.card).focus({ preventScroll: true });
+  renderOverview();
+}
+
+/** Drops a card asked for with many bridges, and goes back to its row. */
+function closeBridge(id) {
+  const b = model.bridges.get(id);
+  model.opened.delete(id);
+  if (b && !wantsCard(b)) dropCard(b);
+  renderOverview();
+  $(`#bridge-list li[data-row-id="${CSS.escape(id)}"] button`)?.focus();
+}
+
+/** Removes a bridge's card and its charts; the bridge stays in the model (and the list). */
+function dropCard(b) {
+  if (!b.card) return;
+  for (const c of b.charts.values()) c.destroy();
+  b.charts.clear();
+  b.card.querySelectorAll(".spark").forEach((box) => resizer.unobserve(box));
+  b.card.remove();
+  b.card = null;
+  b.chartsDirty = true;
+}
 
 function createCard(id) {
+  const close = el("button.close-card", { type: "button", title: "Close these details", textContent: "close ✕" });
+  close.addEventListener("click", (e) => {
+    e.preventDefault(); // inside the summary: close, do not fold
+    closeBridge(id);
+  });
   const fold = el(
     "details.fold",
-    { open: model.bridges.size <= UNFOLDED_BRIDGES },
+    { open: true },
     el(
       "summary.bridge-head",
       { title: "Fold or unfold this bridge" },
       el("h2", null, el("code", { textContent: id })),
       el("span.health"),
       el("span.stale-badge.badge", { dataset: { health: "stale" }, hidden: true, textContent: "stale" }),
+      el("span.node.muted"),
       el("span.meta.muted"),
+      close,
     ),
     el(
       "div.bridge-body",
@@ -484,6 +517,7 @@ function createCard(id) {
 }
 
 function renderBridge(b) {
+  if (!wantsCard(b)) return dropCard(b);
   const id = b.view.bridgeId;
   const stale = isStale(b);
   if (!b.card) b.card = createCard(id);
@@ -498,6 +532,7 @@ function renderBridge(b) {
   const staleBadge = $(".stale-badge", card);
   staleBadge.hidden = !stale;
   setText(staleBadge, `stale · no report for ${duration(serverNow() - b.view.lastReportUnixMs)}`);
+  setText($(".bridge-head .node", card), b.view.node ? `node ${b.view.node}` : "");
   setText(
     $(".bridge-head .meta", card),
     `last report ${duration(serverNow() - b.view.lastReportUnixMs)} ago · ${count(b.view.reports)} reports · v${r.version ?? "?"} · up ${duration(
@@ -513,12 +548,11 @@ function renderBridge(b) {
   renderOps(b);
 }
 
-/** Cards in id order, live bridges first, stale ones after. */
+/** Cards in natural id order, live bridges first, stale ones after. */
 function placeCard(card, id, stale) {
-  const rank = (c) => `${c.dataset.stale === "true" ? 1 : 0}${c.dataset.bridgeId}`;
-  const mine = `${stale ? 1 : 0}${id}`;
-  const after = [...$("#bridges").children].find((c) => c !== card && rank(c) > mine);
-  $("#bridges").insertBefore(card, after ?? null);
+  const comesAfter = (c) => (c.dataset.stale === "true") - stale || compareNames(c.dataset.bridgeId, id);
+  const next = [...$("#bridges").children].find((c) => c !== card && comesAfter(c) > 0);
+  $("#bridges").insertBefore(card, next ?? null);
 }
 
 /** The bridge's aggregate health across its history points (one run of equal health per segment). */
@@ -787,7 +821,7 @@ function updateCharts(b) {
 
 // Once a second: ages, staleness (a silent bridge turns stale without any event), the stream's watchdog.
 setInterval(() => {
-  for (const b of model.bridges.values()) scheduleRender(b);
+  for (const b of model.bridges.values()) if (b.card) scheduleRender(b);
   scheduleOverview();
   if (source && model.lastEventAt) {
     const silent = Date.now() - model.lastEventAt;
@@ -805,4 +839,5 @@ setInterval(() => {
   for (const b of model.bridges.values()) if (b.chartsDirty) updateCharts(b);
 }, 500);
 
+setupBridgeList({ onOpen: openBridge, onChange: renderOverview });
 connect();
