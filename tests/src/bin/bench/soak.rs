@@ -203,6 +203,9 @@ pub(crate) async fn run(backend_bin: &str, load: Load) -> Result<(), String> {
     let (mut last_delivered, mut last_acked, mut cpu0) = (0u64, 0u64, backend.cpu_secs());
     let mut rss_after_warmup: Vec<u64> = Vec::new();
     let mut rss_last: Vec<u64> = Vec::new();
+    // Bounded maps (the agents' dedup window: 100,000 entries by default) fill during the first
+    // minutes; the second half's drift shows whether anything grows once they are full.
+    let mut rss_mid: Vec<u64> = Vec::new();
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     second.tick().await;
@@ -258,17 +261,21 @@ pub(crate) async fn run(backend_bin: &str, load: Load) -> Result<(), String> {
         if run.elapsed() >= warmup && rss_after_warmup.len() < 30 {
             rss_after_warmup.push(rss);
         }
+        if run.elapsed() >= duration / 2 && rss_mid.len() < 30 {
+            rss_mid.push(rss);
+        }
         rss_last.push(rss);
         if rss_last.len() > 30 {
             rss_last.remove(0);
         }
+        let per_sec = delivered.saturating_sub(last_delivered);
         last_delivered = delivered;
         last_acked = acked;
         if t.is_multiple_of(60) {
             println!(
                 "  {t:>4} s: RSS {} KiB, CPU {cpu_pct:.0} %, {} deliveries/s, p99 {:.1} ms, {} errors, {} closed",
                 rss,
-                delivered.saturating_sub(last_delivered),
+                per_sec,
                 h.quantile(0.99) as f64 / 1000.0,
                 counters.errors.load(Ordering::Relaxed),
                 counters.closed.load(Ordering::Relaxed)
@@ -287,11 +294,13 @@ pub(crate) async fn run(backend_bin: &str, load: Load) -> Result<(), String> {
     let avg = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
     let (early, late) = (avg(&rss_after_warmup), avg(&rss_last));
     let drift = if early > 0.0 { (late - early) / early * 100.0 } else { 0.0 };
+    let mid = avg(&rss_mid);
+    let second_half = if mid > 0.0 { (late - mid) / mid * 100.0 } else { 0.0 };
     let lost_events = expected.saturating_sub(counters.delivered.load(Ordering::Relaxed));
     let lost_msgs = sent_msgs.saturating_sub(counters.messages_received.load(Ordering::Relaxed));
     println!(
         "  RESULT soak {:.1} min: {total} connections ({} evolution, {} agents), {} deliveries/s and {} agent messages/s: \
-         RSS {:.0} KiB after warm-up -> {:.0} KiB at the end (drift {drift:+.2} %), {} errors, {lost_events} events lost, \
+         RSS {:.0} KiB after warm-up -> {:.0} KiB at the end (drift {drift:+.2} %; {second_half:+.2} % over the second half), {} errors, {lost_events} events lost, \
          {lost_msgs} messages lost, {} connections closed; every second in {}",
         load.minutes,
         load.subscribers,
