@@ -101,10 +101,13 @@ fn run_target(target: &str, secs: u64) -> Result<(u64, u64), String> {
     })?;
     let runs = stat(&log, "number_of_executed_units").unwrap_or(0);
     let entries = count_files(&work);
+    // The rate is over the fuzzing time only: the wall time also holds the
+    // build and the load of the corpus, which can be minutes for a big one.
     println!(
-        "  {target}: {runs} executions in {} ({:.0}/s), corpus {entries} inputs, no crash",
+        "  {target}: {runs} executions in {secs} s of fuzzing ({:.0}/s; {} wall with build and corpus load), \
+         corpus {entries} inputs, no crash",
+        runs as f64 / secs.max(1) as f64,
         fmt_duration(started.elapsed()),
-        runs as f64 / started.elapsed().as_secs_f64().max(0.001)
     );
     Ok((runs, entries))
 }
