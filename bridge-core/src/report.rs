@@ -57,10 +57,27 @@ pub struct SocketSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebMcpSnapshot {
-    /// `document.modelContext` exists.
+    /// A model context exists (see `provider`).
     pub available: bool,
+    /// Which model context the tools are registered on; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<WebMcpProvider>,
     /// Tools the bridge registered.
     pub tools: Vec<String>,
+}
+
+/// Where the page's model context comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebMcpProvider {
+    /// The browser's own `document.modelContext`.
+    Native,
+    /// The browser's own `navigator.modelContext` (Chromium builds before the
+    /// getter moved to `Document`).
+    Navigator,
+    /// A script the page loaded provides `document.modelContext` (such as
+    /// `@mcp-b/webmcp-polyfill`).
+    Polyfill,
 }
 
 /// Everything a bridge knows about itself.
@@ -139,7 +156,7 @@ mod tests {
                 Millis(0),
             )
             .snapshot(Millis(1), 0),
-            webmcp: Some(WebMcpSnapshot { available: false, tools: vec![] }),
+            webmcp: Some(WebMcpSnapshot { available: false, provider: None, tools: vec![] }),
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(

@@ -132,7 +132,10 @@ impl Inner {
             retry,
             sockets,
             nodes: self.backends.snapshot(max_transitions),
-            webmcp: Some(WebMcpSnapshot { available: crate::webmcp::model_context().is_some(), tools: webmcp.names() }),
+            webmcp: Some({
+                let provider = crate::webmcp::model_context().map(|(_, p)| p);
+                WebMcpSnapshot { available: provider.is_some(), provider, tools: webmcp.names() }
+            }),
         }
     }
 

@@ -132,7 +132,11 @@ pub(crate) async fn check_all(bridge: &Bridge) {
         let result = if crate::webmcp::model_context().is_some() {
             CheckResult::Pass
         } else {
-            CheckResult::Warn("document.modelContext is not available in this browser".into())
+            CheckResult::Warn(
+                "no model context: neither document.modelContext nor navigator.modelContext exists \
+                 (load a WebMCP polyfill such as @mcp-b/webmcp-polyfill before registering tools)"
+                    .into(),
+            )
         };
         record(bridge, components::WEBMCP, result, None);
     }

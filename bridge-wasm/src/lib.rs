@@ -463,11 +463,17 @@ impl Bridge {
         })
     }
 
-    /// Registers the bridge's tools on `document.modelContext` (when the browser has WebMCP);
-    /// returns their names (empty without WebMCP). `stop()` unregisters them.
+    /// Registers the bridge's tools on the page's model context (`document.modelContext`,
+    /// the browser's or a polyfill's, else `navigator.modelContext`); returns their names
+    /// (empty without one), with `provider` saying which it was. `stop()` unregisters them.
     #[wasm_bindgen(js_name = registerWebMcpTools)]
-    pub fn register_webmcp_tools(&self) -> Result<Vec<String>, JsValue> {
-        webmcp::register_builtin(&self.inner)
+    #[wasm_bindgen(unchecked_return_type = "string[] & { provider: \"native\" | \"navigator\" | \"polyfill\" | null }")]
+    pub fn register_webmcp_tools(&self) -> Result<JsValue, JsValue> {
+        let (names, provider) = webmcp::register_builtin(&self.inner)?;
+        let list: js_sys::Array = names.iter().map(|n| JsValue::from(n.as_str())).collect();
+        let provider = provider.map_or(JsValue::NULL, |p| webmcp::provider_name(p).into());
+        js_sys::Reflect::set(&list, &"provider".into(), &provider)?;
+        Ok(list.into())
     }
 
     /// Registers a page tool on WebMCP, wrapped in its own breaker and `options.policy`.

@@ -160,7 +160,9 @@ export interface BridgeState {
   sockets: Record<string, SocketSnapshot>;
   /** The listed backend nodes, which one is current, and each node's breaker (`node:<url>`). */
   nodes?: { url: string; current: boolean; breaker: BreakerSnapshot }[];
-  webmcp?: { available: boolean; tools: string[] };
+  /** `provider`: the browser's `document.modelContext` ("native"), its older `navigator.modelContext`
+   * ("navigator"), or one a page script installed ("polyfill"); absent without any. */
+  webmcp?: { available: boolean; provider?: "native" | "navigator" | "polyfill"; tools: string[] };
   /** Page only: */
   /** The node talked to now. */
   node: string;

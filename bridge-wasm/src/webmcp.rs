@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use bridge_core::protocol::{self, ClientFrame};
+use bridge_core::report::WebMcpProvider;
 use bridge_core::retry::names;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -19,11 +20,34 @@ use crate::bridge::{A2aMessage, Bridge, Inner};
 use crate::resilience::{self, Shared};
 use crate::socket::outbound;
 
-/// `document.modelContext`, when the browser has WebMCP.
-pub(crate) fn model_context() -> Option<JsValue> {
-    let document = web_sys::window()?.document()?;
-    let mc = crate::js::get(&document, "modelContext")?;
-    crate::js::get(&mc, "registerTool").filter(|f| f.is_function()).map(|_| mc)
+/// The page's model context and where it comes from: `document.modelContext`
+/// (the browser's, or a polyfill's), else `navigator.modelContext` (Chromium
+/// builds from before the getter moved to `Document`). Looked up at each use,
+/// so a polyfill loaded after the bridge is found too.
+pub(crate) fn model_context() -> Option<(JsValue, WebMcpProvider)> {
+    let window: JsValue = web_sys::window()?.into();
+    let with_register = |owner: &JsValue| {
+        let mc = crate::js::get(owner, "modelContext")?;
+        let register = crate::js::get(&mc, "registerTool").filter(|f| f.is_function())?;
+        Some((mc, register.unchecked_into::<js_sys::Function>()))
+    };
+    let document = crate::js::get(&window, "document");
+    if let Some((mc, register)) = document.as_ref().and_then(|d| with_register(d)) {
+        // A browser's own methods print as `[native code]`; a script's print their source.
+        let native = String::from(register.to_string()).contains("[native code]");
+        return Some((mc, if native { WebMcpProvider::Native } else { WebMcpProvider::Polyfill }));
+    }
+    let navigator = crate::js::get(&window, "navigator")?;
+    with_register(&navigator).map(|(mc, _)| (mc, WebMcpProvider::Navigator))
+}
+
+/// The provider's name as the page sees it (`state().webmcp.provider`).
+pub(crate) fn provider_name(p: WebMcpProvider) -> &'static str {
+    match p {
+        WebMcpProvider::Native => "native",
+        WebMcpProvider::Navigator => "navigator",
+        WebMcpProvider::Polyfill => "polyfill",
+    }
 }
 
 type Execute = Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>;
@@ -318,10 +342,11 @@ fn register_one(
     Ok(())
 }
 
-/// Registers the built-in tools; returns their names (empty when WebMCP is absent).
-pub(crate) fn register_builtin(bridge: &Bridge) -> Result<Vec<String>, JsValue> {
+/// Registers the built-in tools; returns their names (empty when WebMCP is absent)
+/// and the provider they went to.
+pub(crate) fn register_builtin(bridge: &Bridge) -> Result<(Vec<String>, Option<WebMcpProvider>), JsValue> {
     bridge.webmcp.borrow_mut().requested = true;
-    let Some(mc) = model_context() else { return Ok(Vec::new()) };
+    let Some((mc, provider)) = model_context() else { return Ok((Vec::new(), None)) };
     let signal = bridge.webmcp.borrow_mut().signal()?;
     let already = bridge.webmcp.borrow().names();
     let mut names = Vec::new();
@@ -339,7 +364,7 @@ pub(crate) fn register_builtin(bridge: &Bridge) -> Result<Vec<String>, JsValue> 
         names.push(name.to_owned());
     }
     bridge.changed.notify();
-    Ok(names)
+    Ok((names, Some(provider)))
 }
 
 /// Registers a page tool `descriptor` (`{name, description, inputSchema, execute}`), wrapped
@@ -368,7 +393,7 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
             .map_err(|e| invalid(&format!("registerTool: options.policy: {e}")))?;
     }
     bridge.webmcp.borrow_mut().requested = true;
-    let Some(mc) = model_context() else { return Ok(false) };
+    let Some((mc, _)) = model_context() else { return Ok(false) };
     let signal = bridge.webmcp.borrow_mut().signal()?;
     let b = Rc::clone(bridge);
     let tool = name.clone();

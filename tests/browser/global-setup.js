@@ -46,9 +46,19 @@ function startLlmFixture() {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+// Scripts a user's page may load from its own origin, by URL path.
+const VENDOR = {
+  "/vendor/webmcp-polyfill.js": path.join(here, "node_modules/@mcp-b/webmcp-polyfill/dist/index.iife.js"),
+};
+
 function startPages(backend) {
   const dir = path.join(here, "pages");
   const server = http.createServer((req, res) => {
+    const vendored = VENDOR[new URL(req.url, "http://x").pathname];
+    if (vendored) {
+      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
+      return res.end(fs.readFileSync(vendored));
+    }
     const name = path.basename(new URL(req.url, "http://x").pathname);
     const file = path.join(dir, name);
     if (!name.endsWith(".html") || !fs.existsSync(file)) {

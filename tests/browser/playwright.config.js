@@ -1,6 +1,7 @@
 // Real Chromium (Debian's /usr/bin/chromium; never a downloaded one) against
 // the real backend, which global-setup.js starts on 127.0.0.1:0.
 import { defineConfig } from "@playwright/test";
+import { WITH_WEBMCP } from "./chromium.js";
 
 export default defineConfig({
   testDir: "./specs",
@@ -15,18 +16,6 @@ export default defineConfig({
   use: {
     browserName: "chromium",
     headless: true,
-    launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--enable-features=WebMCP",
-      ],
-    },
+    launchOptions: WITH_WEBMCP,
   },
 });

@@ -43,7 +43,7 @@ fn report(bridge: &str, instance: &str, seq: u64) -> BridgeReport {
             },
         )]),
         nodes: Vec::new(),
-        webmcp: Some(WebMcpSnapshot { available: false, tools: vec![] }),
+        webmcp: Some(WebMcpSnapshot { available: false, provider: None, tools: vec![] }),
     }
 }
 

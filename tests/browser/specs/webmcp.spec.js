@@ -66,6 +66,8 @@ test("an agent calls the bridge's tools through document.modelContext", async ({
   expect(agentBreaker.successes).toBeGreaterThanOrEqual(1);
   expect(state.sockets.agents.state).toBe("open");
   expect(state.webmcp.available).toBe(true);
+  expect(state.webmcp.provider).toBe("native");
+  expect(await page.evaluate(() => window.registered.provider)).toBe("native");
   expect(state.webmcp.tools).toEqual(BUILTIN);
   const health = await execute(page, "get_os_state", { sections: ["health"] });
   expect(Object.keys(JSON.parse(health.content[0].text))).not.toContain("breakers");

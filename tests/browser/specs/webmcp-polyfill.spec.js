@@ -1,0 +1,110 @@
+// WebMCP in a browser without it: Chromium launched without --enable-features=WebMCP,
+// where document.modelContext does not exist. A page that loads the
+// @mcp-b/webmcp-polyfill script gets the bridge's tools on the polyfill's
+// document.modelContext; with only navigator.modelContext (older Chromium
+// builds), they go there. An agent calls them the way it calls native ones.
+import { test, expect } from "@playwright/test";
+import { WITHOUT_WEBMCP } from "../chromium.js";
+import { nativeAgent, watchErrors } from "./helpers.js";
+
+test.use({ launchOptions: WITHOUT_WEBMCP });
+
+const rand = () => Math.random().toString(36).slice(2, 8);
+
+const BUILTIN = [
+  "get_os_state",
+  "reliability_get_status",
+  "send_a2a_message",
+  "discover_a2a_agents",
+  "a2a_broadcast",
+  "trigger_evolution",
+  "send_llm_prompt",
+];
+
+async function openPage(page, agent, polyfill) {
+  const query = polyfill ? `&polyfill=${polyfill}` : "";
+  await page.goto(`${process.env.PAGES_URL}/user.html?agent=${agent}${query}`);
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 10_000 });
+}
+
+/** Calls a tool through `owner.modelContext` the polyfill's way (input as JSON text); returns the parsed result. */
+async function execute(page, owner, name, input) {
+  return page.evaluate(
+    async ({ owner, name, input }) => {
+      const mc = (owner === "navigator" ? navigator : document).modelContext;
+      const tool = (await mc.getTools()).find((t) => t.name === name);
+      if (!tool) throw new Error(`no tool ${name}`);
+      const out = await mc.executeTool(tool, JSON.stringify(input));
+      return typeof out === "string" ? JSON.parse(out) : out;
+    },
+    { owner, name, input },
+  );
+}
+
+const toolsOn = (page, owner) =>
+  page.evaluate(async (owner) => {
+    const mc = (owner === "navigator" ? navigator : document).modelContext;
+    return (await mc.getTools()).map((t) => t.name);
+  }, owner);
+
+test("without WebMCP and without a polyfill the bridge says so and registers nothing", async ({ page }) => {
+  const errors = watchErrors(page);
+  await openPage(page, `page-${rand()}`, null);
+  expect(await page.evaluate(() => document.modelContext)).toBeUndefined();
+  expect(await page.evaluate(() => [...window.registered])).toEqual([]);
+  expect(await page.evaluate(() => window.registered.provider)).toBeNull();
+  await page.waitForFunction(() => window.bridge.state().health.components.webmcp, null, { timeout: 5_000 });
+  const state = await page.evaluate(() => window.bridge.state());
+  expect(state.webmcp.available).toBe(false);
+  expect(state.webmcp.provider).toBeUndefined();
+  expect(state.health.components.webmcp.status).not.toBe("healthy");
+  expect(state.health.components.webmcp.detail).toMatch(/polyfill/);
+  await page.evaluate(() => window.bridge.stop());
+  errors.expectNone();
+});
+
+for (const owner of ["document", "navigator"]) {
+  test(`with the polyfill's ${owner}.modelContext an agent calls the bridge's tools`, async ({ page }) => {
+    const errors = watchErrors(page);
+    // The polyfill warns once that navigator.modelContext is deprecated: expected here.
+    const pageAgent = `page-${rand()}`;
+    const native = await nativeAgent(`native-${rand()}`);
+    await openPage(page, pageAgent, owner);
+    const provider = owner === "document" ? "polyfill" : "navigator";
+
+    expect(await page.evaluate(() => [...window.registered])).toEqual(BUILTIN);
+    expect(await page.evaluate(() => window.registered.provider)).toBe(provider);
+    expect(await toolsOn(page, owner)).toEqual(expect.arrayContaining(BUILTIN));
+    await page.waitForFunction(
+      () => {
+        const s = window.bridge.state();
+        return s.sockets.agents.state === "open" && s.health.components.webmcp?.status === "healthy";
+      },
+      null,
+      { timeout: 10_000 },
+    );
+
+    const os = await execute(page, owner, "get_os_state", { sections: ["webmcp"] });
+    expect(os.isError, JSON.stringify(os)).toBeFalsy();
+    const webmcp = JSON.parse(os.content[0].text).webmcp;
+    expect(webmcp).toEqual({ available: true, provider, tools: BUILTIN });
+
+    const sent = await execute(page, owner, "send_a2a_message", {
+      to: native.agentName,
+      message_type: "greeting",
+      content: { via: owner },
+    });
+    expect(sent.isError, JSON.stringify(sent)).toBeFalsy();
+    const msg = await native.waitFor((f) => f.type === "message", "the message from the page");
+    expect(msg.from).toBe(pageAgent);
+    expect(msg.content).toEqual({ via: owner });
+    native.send({ type: "ack", id: msg.id, from: msg.from });
+
+    // stop() unregisters every tool through the AbortSignal the polyfill honours.
+    await page.evaluate(() => window.bridge.stop());
+    const remaining = await toolsOn(page, owner);
+    for (const name of BUILTIN) expect(remaining).not.toContain(name);
+    native.close();
+    errors.expectNone();
+  });
+}
