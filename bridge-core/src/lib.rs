@@ -57,6 +57,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod health;
+pub mod heartbeat;
 pub mod metrics;
 pub mod nodes;
 pub mod protocol;

@@ -14,6 +14,7 @@ use wasm_bindgen::JsValue;
 use crate::backends::Backends;
 use crate::config::Config;
 use crate::events::Events;
+use crate::lifecycle::PageLife;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
 use crate::socket::{Kind, Socket, Wiring, outbound};
@@ -43,6 +44,10 @@ pub(crate) struct Inner {
     pub(crate) reports_sent: Cell<u64>,
     pub(crate) webmcp: RefCell<WebMcp>,
     pub(crate) call_tools: RefCell<crate::call::CallTools>,
+    /// Online or offline, frozen, restored; and the signals of the health poller and the reporter.
+    pub(crate) page: Rc<PageLife>,
+    pub(crate) health_page: Signal,
+    pub(crate) report_page: Signal,
 }
 
 /// Shared handle.
@@ -61,6 +66,7 @@ impl Inner {
         let changed = Signal::default();
         let lifetime = Lifetime::default();
         let backends = Backends::new(&config, Rc::clone(&events), changed.clone());
+        let page = Rc::new(PageLife::default());
         let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
         let socket = |kind: Kind| {
             let wiring = Wiring {
@@ -72,6 +78,7 @@ impl Inner {
                 resilience: Rc::clone(&resilience),
                 events: Rc::clone(&events),
                 changed: changed.clone(),
+                page: page.watch(),
             };
             Socket::new(kind, wiring, lifetime.clone())
         };
@@ -96,6 +103,9 @@ impl Inner {
             reports_sent: Cell::new(0),
             webmcp: RefCell::new(WebMcp::default()),
             call_tools: RefCell::new(crate::call::CallTools::default()),
+            health_page: page.watch(),
+            report_page: page.watch(),
+            page,
         })
     }
 
@@ -151,6 +161,10 @@ impl Inner {
             node: String,
             live_timers: u32,
             started: bool,
+            /// `navigator.onLine`: while false the bridge attempts nothing.
+            online: bool,
+            /// Times the page came back from the back/forward cache.
+            restored: u32,
             reports_sent: u64,
             policies: &'a bridge_core::retry::PolicySet,
         }
@@ -161,6 +175,8 @@ impl Inner {
             node: self.backends.url(),
             live_timers: platform::live_timers(),
             started: self.is_started(),
+            online: crate::lifecycle::online(),
+            restored: self.page.restored(),
             reports_sent: self.reports_sent.get(),
             policies: &resilience.policies,
         })

@@ -119,7 +119,11 @@ fn record(bridge: &Bridge, component: &str, result: CheckResult, latency: Option
 
 /// Checks everything once.
 pub(crate) async fn check_all(bridge: &Bridge) {
-    let (backend, ms) = check_backend(bridge).await;
+    // Offline, the probes would only fail: say why instead. Degraded, not unhealthy: the
+    // backend is not known to be down, and the sockets say for themselves whether they work.
+    let online = crate::lifecycle::online();
+    let (backend, ms) =
+        if online { check_backend(bridge).await } else { (CheckResult::Warn(crate::lifecycle::OFFLINE.into()), None) };
     record(bridge, components::BACKEND, backend, ms);
     for (name, socket) in
         [(components::EVOLUTION_SOCKET, &bridge.evolution), (components::AGENT_SOCKET, &bridge.agents)]
@@ -140,7 +144,7 @@ pub(crate) async fn check_all(bridge: &Bridge) {
         };
         record(bridge, components::WEBMCP, result, None);
     }
-    if bridge.config.llm_endpoint.is_some() {
+    if bridge.config.llm_endpoint.is_some() && online {
         let (llm, ms) = check_llm(bridge).await;
         record(bridge, components::LLM, llm, ms);
     }
@@ -151,12 +155,13 @@ pub(crate) async fn poll(bridge: Bridge) {
     let every = Duration::from_millis(bridge.config.health_interval_ms);
     loop {
         check_all(&bridge).await;
-        platform::sleep(every).await;
+        // Back online, resumed or restored: check now.
+        crate::lifecycle::pause(every, &bridge.health_page).await;
     }
 }
 
-/// Sends a report now.
-pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
+/// Sends a report now; with `until_offline`, gives up when the browser goes offline.
+pub(crate) async fn send_report(bridge: &Bridge, until_offline: bool) -> Result<(), String> {
     bridge.report_seq.set(bridge.report_seq.get() + 1);
     let report = bridge.report(REPORT_TRANSITIONS);
     let body = serde_json::to_string(&report).map_err(|e| e.to_string())?;
@@ -190,8 +195,12 @@ pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
             }
         })
     };
-    let (result, _) =
-        resilience::run(&bridge.resilience, REPORT_TOOL, REPORT_TOOL, None, resilience::never(), &mut attempt).await;
+    let cancel: resilience::Cancel<'_> = if until_offline {
+        Box::pin(crate::lifecycle::until_offline(&bridge.report_page))
+    } else {
+        resilience::never()
+    };
+    let (result, _) = resilience::run(&bridge.resilience, REPORT_TOOL, REPORT_TOOL, None, cancel, &mut attempt).await;
     match result {
         Ok(()) => {
             bridge.reports_sent.set(bridge.reports_sent.get() + 1);
@@ -205,7 +214,9 @@ pub(crate) async fn send_report(bridge: &Bridge) -> Result<(), String> {
 pub(crate) async fn report(bridge: Bridge) {
     let every = Duration::from_millis(bridge.config.report_interval_ms);
     loop {
-        if let Err(e) = send_report(&bridge).await {
+        // Offline, reports wait (the dashboard sees this bridge go stale, which is the truth).
+        crate::lifecycle::until_online(&bridge.report_page).await;
+        if let Err(e) = send_report(&bridge, true).await {
             crate::js::warn("sending the state report failed", &JsValue::from(e));
         }
         if let Either::Left(()) = race(bridge.changed.notified(), platform::sleep(every)).await {

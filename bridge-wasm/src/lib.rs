@@ -40,6 +40,7 @@ mod events;
 mod fetch;
 mod health;
 pub mod js;
+mod lifecycle;
 mod llm;
 mod platform;
 mod read;
@@ -158,6 +159,7 @@ impl Bridge {
             let lifetime = platform::Lifetime::default();
             *b.lifetime.borrow_mut() = lifetime.clone();
             b.started_at.set(Some(platform::now()));
+            b.page.listen();
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.set_lifetime(lifetime.clone());
                 lifetime.spawn(Rc::clone(s).maintain());
@@ -178,6 +180,7 @@ impl Bridge {
         promise(async move {
             b.webmcp.borrow_mut().unregister_all();
             b.lifetime().stop();
+            b.page.unlisten();
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.shutdown();
             }
@@ -458,7 +461,7 @@ impl Bridge {
     pub fn send_report(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
-            health::send_report(&b).await.map_err(|m| js::coded_error("report_failed", &m, None, &[]))?;
+            health::send_report(&b, false).await.map_err(|m| js::coded_error("report_failed", &m, None, &[]))?;
             Ok(JsValue::from(b.report_seq.get() as f64))
         })
     }

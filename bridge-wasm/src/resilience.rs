@@ -121,6 +121,9 @@ impl Guard for ToolGuard {
     }
 
     fn record(&mut self, permit: Permit, verdict: Verdict, now: Millis) {
+        // A failure while the browser says it is offline is not the dependency's: no breaker moves.
+        let verdict =
+            if verdict == Verdict::Failure && !crate::lifecycle::online() { Verdict::Abandoned } else { verdict };
         if let Some(b) = self.shared.borrow_mut().breakers.get_mut(&self.breaker) {
             apply_verdict(b, permit, verdict, now);
         }

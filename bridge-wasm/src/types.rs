@@ -167,6 +167,10 @@ export interface BridgeState {
   /** The node talked to now. */
   node: string;
   liveTimers: number;
+  /** `navigator.onLine`: while false the bridge attempts nothing and charges no breaker. */
+  online: boolean;
+  /** Times the page came back from the back/forward cache (its sockets were closed, then resumed). */
+  restored: number;
   started: boolean;
   reportsSent: number;
   policies: { default: object; named: Record<string, object> };

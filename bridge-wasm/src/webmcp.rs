@@ -32,7 +32,7 @@ pub(crate) fn model_context() -> Option<(JsValue, WebMcpProvider)> {
         Some((mc, register.unchecked_into::<js_sys::Function>()))
     };
     let document = crate::js::get(&window, "document");
-    if let Some((mc, register)) = document.as_ref().and_then(|d| with_register(d)) {
+    if let Some((mc, register)) = document.as_ref().and_then(&with_register) {
         // A browser's own methods print as `[native code]`; a script's print their source.
         let native = String::from(register.to_string()).contains("[native code]");
         return Some((mc, if native { WebMcpProvider::Native } else { WebMcpProvider::Polyfill }));

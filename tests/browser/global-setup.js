@@ -65,7 +65,7 @@ function startPages(backend) {
       res.writeHead(404);
       return res.end();
     }
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
     res.end(fs.readFileSync(file, "utf8").replaceAll("{{BRIDGE_URL}}", backend));
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bridge_core::protocol::{ClientFrame, Id, Position};
 use bridge_core::report::{SocketSnapshot, SocketState};
+use bridge_core::retry::driver::race;
 use bridge_core::retry::{Failure, RetryError};
 use bridge_core::time::Millis;
 use bridge_core::vecmap::VecMap;
@@ -28,6 +29,7 @@ use js_sys::Function;
 use crate::backends::Backends;
 use crate::config::AgentConfig;
 use crate::events::Events;
+use crate::lifecycle;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Shared, local_refusal};
 
@@ -130,6 +132,8 @@ pub(crate) struct Wiring {
     pub(crate) events: Rc<Events>,
     /// Tells the reporter that something changed.
     pub(crate) changed: Signal,
+    /// Notified when the page goes offline, comes back, is resumed or restored.
+    pub(crate) page: Signal,
 }
 
 /// See the module docs.
@@ -147,6 +151,8 @@ pub(crate) struct Socket {
     changed: Signal,
     /// Wakes the session: new frames to send.
     wake: Signal,
+    /// See [`Wiring::page`].
+    page: Signal,
     inner: RefCell<Inner>,
 }
 
@@ -164,6 +170,7 @@ impl Socket {
             lifetime: RefCell::new(lifetime),
             changed: w.changed,
             wake: Signal::default(),
+            page: w.page,
             inner: RefCell::new(Inner { state: Some(SocketState::Stopped), ..Inner::default() }),
         })
     }
@@ -322,7 +329,17 @@ impl Socket {
             }
             let first = self.inner.borrow().connects == 0;
             self.set_state(if first { SocketState::Connecting } else { SocketState::Reconnecting });
-            let stopped = Box::pin(lifetime.stopped());
+            // A known-offline browser attempts nothing: no retry burnt, no breaker charged.
+            if !lifecycle::online() {
+                self.note_error(lifecycle::OFFLINE.into());
+                if lifetime.run(lifecycle::until_online(&self.page)).await.is_none() {
+                    continue;
+                }
+            }
+            // Stopping, or the browser going offline, ends the connect attempts.
+            let stopped = Box::pin(async {
+                let _ = race(lifetime.stopped(), lifecycle::until_offline(&self.page)).await;
+            });
             let (result, _) = resilience::run(&self.resilience, tool, tool, None, stopped, &mut |_| {
                 Box::pin(async {
                     // Each attempt goes to the node current at that moment: after a failure it may be another.
@@ -334,7 +351,10 @@ impl Socket {
                             self.inner.borrow_mut().node = Some(node);
                         }
                         Err(e) => {
-                            self.backends.failed(&node, &e.failure);
+                            // Offline, the node is not to blame: stay with it.
+                            if lifecycle::online() {
+                                self.backends.failed(&node, &e.failure);
+                            }
                             // Every failed attempt is visible at once (health, state), not only when the run ends.
                             self.note_error(e.failure.describe());
                         }
@@ -360,6 +380,7 @@ impl Socket {
                     self.note_error("waiting for the circuit breaker to half-open".into());
                     retry_in.unwrap_or(Duration::from_secs(1)) + Duration::from_millis(1)
                 }
+                Err(_) if !lifecycle::online() => Duration::ZERO,
                 Err(e) => {
                     self.note_error(resilience::describe(&e));
                     if e.outcome() == bridge_core::retry::Outcome::Permanent {
@@ -369,7 +390,8 @@ impl Socket {
                     }
                 }
             };
-            if !pause.is_zero() && lifetime.run(platform::sleep(pause)).await.is_none() {
+            // Back online, resumed or restored: reconnect now rather than after the backoff.
+            if !pause.is_zero() && lifetime.run(lifecycle::pause(pause, &self.page)).await.is_none() {
                 self.set_state(SocketState::Stopped);
                 return;
             }
@@ -384,7 +406,10 @@ impl Socket {
     /// After a connection ended: requests go back to unsent (re-sent on reconnect), frames tied
     /// to that connection are dropped.
     fn on_disconnected(&self, why: Failure) {
-        if let Some(node) = self.inner.borrow().node.clone() {
+        let online = lifecycle::online();
+        if let Some(node) = self.inner.borrow().node.clone()
+            && online
+        {
             self.backends.failed(&node, &why);
         }
         let replaced = matches!(why, Failure::SocketClosed { code: bridge_core::protocol::close::REPLACED, .. });
@@ -410,7 +435,7 @@ impl Socket {
         if let Ok(b) = self.resilience.borrow_mut().breakers.get_or_create(self.kind.tool(), now)
             && let Ok(p) = b.try_acquire(now)
         {
-            if why.is_transient() { b.on_failure(p, now) } else { b.on_abandoned(p, now) }
+            if why.is_transient() && online { b.on_failure(p, now) } else { b.on_abandoned(p, now) }
         }
         self.set_state(if replaced { SocketState::Stopped } else { SocketState::Reconnecting });
     }

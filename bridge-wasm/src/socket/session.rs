@@ -4,6 +4,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use bridge_core::heartbeat::{Heartbeat, Tick};
 use bridge_core::protocol::{ClientFrame, Hello, Id, MessageAck, PROTOCOL_VERSION, Ping, Register, Subscribe};
 use bridge_core::retry::Failure;
 use bridge_core::retry::driver::{Either, race};
@@ -113,7 +114,7 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) 
     resume(socket);
     socket.set_state(bridge_core::report::SocketState::Open);
     let beat = Duration::from_millis(heartbeat_ms.clamp(100, 60_000));
-    let mut last_heard = platform::now_f64();
+    let mut heartbeat = Heartbeat::new(beat.as_secs_f64() * 1000.0);
     let mut pings = 0u64;
     loop {
         if let Err(m) = flush(socket, &conn) {
@@ -122,7 +123,7 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) 
         let event = race(conn.next(), race(socket.wake.notified(), platform::sleep(beat))).await;
         match event {
             Either::Left(Some(WsEvent::Text(text))) => {
-                last_heard = platform::now_f64();
+                heartbeat.heard();
                 on_frame(socket, &text);
             }
             Either::Left(Some(WsEvent::Closed { code, reason })) => return closed(code, reason),
@@ -130,10 +131,10 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) 
             Either::Left(None) => return Failure::Network { message: "the socket went away".into() },
             Either::Right(Either::Left(())) => {}
             Either::Right(Either::Right(())) => {
-                // Two intervals without a single frame (pongs included): the connection is dead.
-                if platform::now_f64() - last_heard > 2.0 * beat.as_secs_f64() * 1000.0 {
+                let now = platform::now_f64();
+                if heartbeat.tick(now) == Tick::Dead {
                     conn.close(4000, "heartbeat lost");
-                    return Failure::Timeout { after_ms: 2 * beat.as_millis() as u64 };
+                    return Failure::Timeout { after_ms: heartbeat.waited_ms(now) as u64 };
                 }
                 pings += 1;
                 let ping = ClientFrame::Ping(Ping { id: Id::Str(format!("hb-{pings}")) });
