@@ -15,6 +15,7 @@ use crate::backends::Backends;
 use crate::config::Config;
 use crate::events::Events;
 use crate::lifecycle::PageLife;
+use crate::persist::{Entry, KeptStats, Persist};
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
 use crate::socket::{Kind, Socket, Wiring, outbound};
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) call_tools: RefCell<crate::call::CallTools>,
     /// Online or offline, frozen, restored; and the signals of the health poller and the reporter.
     pub(crate) page: Rc<PageLife>,
+    /// Waiting requests kept across reloads.
+    pub(crate) persist: Persist,
     pub(crate) health_page: Signal,
     pub(crate) report_page: Signal,
 }
@@ -67,6 +70,7 @@ impl Inner {
         let lifetime = Lifetime::default();
         let backends = Backends::new(&config, Rc::clone(&events), changed.clone());
         let page = Rc::new(PageLife::default());
+        let persist = config.persist;
         let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
         let socket = |kind: Kind| {
             let wiring = Wiring {
@@ -103,6 +107,7 @@ impl Inner {
             reports_sent: Cell::new(0),
             webmcp: RefCell::new(WebMcp::default()),
             call_tools: RefCell::new(crate::call::CallTools::default()),
+            persist: Persist::new(persist),
             health_page: page.watch(),
             report_page: page.watch(),
             page,
@@ -165,6 +170,9 @@ impl Inner {
             online: bool,
             /// Times the page came back from the back/forward cache.
             restored: u32,
+            /// The outbox kept across reloads; absent when `persistOutbox` is off.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kept: Option<KeptStats>,
             reports_sent: u64,
             policies: &'a bridge_core::retry::PolicySet,
         }
@@ -177,6 +185,7 @@ impl Inner {
             started: self.is_started(),
             online: crate::lifecycle::online(),
             restored: self.page.restored(),
+            kept: self.persist.stats(),
             reports_sent: self.reports_sent.get(),
             policies: &resilience.policies,
         })
@@ -205,6 +214,72 @@ impl Inner {
     ) -> Result<JsValue, RetryError<Attempt>> {
         let id = socket.new_id();
         let frame = make(&id);
+        self.run_request(socket, tool, policy, id, frame).await
+    }
+
+    /// [`Self::socket_request`], with the request also kept in IndexedDB until it settles, so
+    /// that a reload or a crash does not lose it (agent messages, evolution requests).
+    pub(crate) async fn kept_request(
+        self: &Rc<Self>,
+        socket: &Rc<Socket>,
+        tool: &str,
+        policy: &str,
+        make: &dyn Fn(&Id) -> String,
+    ) -> Result<JsValue, RetryError<Attempt>> {
+        let id = socket.new_id();
+        let frame = make(&id);
+        let Id::Str(key) = &id else { return self.run_request(socket, tool, policy, id, frame).await };
+        let entry = Entry {
+            id: key.clone(),
+            bridge: self.config.bridge_id.clone(),
+            agent: socket.agent_name().unwrap_or_default(),
+            instance: self.instance.clone(),
+            socket: socket.kind.name().to_owned(),
+            tool: tool.to_owned(),
+            frame: frame.clone(),
+            created: platform::unix_ms() as f64,
+        };
+        let kept = self.persist.keep(&entry);
+        let result = self.run_request(socket, tool, policy, id.clone(), frame).await;
+        if kept {
+            self.persist.forget(key);
+        }
+        result
+    }
+
+    /// Re-sends what an earlier page load left waiting; each one ends in a `recovered` event.
+    pub(crate) fn recover(self: &Rc<Self>, claimed: Vec<Entry>, expired: Vec<Entry>) {
+        for e in expired {
+            self.events.emit("recovered", &recovered(&e, "expired", None));
+        }
+        for e in claimed {
+            let socket = match e.socket.as_str() {
+                "agents" => self.agents.clone(),
+                _ => self.evolution.clone(),
+            };
+            let Some(socket) = socket else { continue };
+            let b = Rc::clone(self);
+            self.lifetime().spawn(async move {
+                let policy = crate::webmcp::policy_for(&b.resilience, &e.tool).to_owned();
+                let result = b.run_request(&socket, &e.tool, &policy, Id::Str(e.id.clone()), e.frame.clone()).await;
+                b.persist.forget(&e.id);
+                let detail = match result {
+                    Ok(reply) => recovered(&e, "delivered", Some(("reply", reply))),
+                    Err(err) => recovered(&e, "failed", Some(("error", resilience::to_js_error(&e.tool, &err)))),
+                };
+                b.events.emit("recovered", &detail);
+            });
+        }
+    }
+
+    async fn run_request(
+        self: &Rc<Self>,
+        socket: &Rc<Socket>,
+        tool: &str,
+        policy: &str,
+        id: Id,
+        frame: String,
+    ) -> Result<JsValue, RetryError<Attempt>> {
         let policy = Some(*self.resilience.borrow().policies.get(policy));
         let stopped = Box::pin(self.lifetime().stopped());
         let (result, ran) = resilience::run(&self.resilience, tool, tool, policy, stopped, &mut |_| {
@@ -223,7 +298,7 @@ impl Inner {
         let socket =
             self.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
         let reply = self
-            .socket_request(socket, tool, names::SEND_A2A_MESSAGE, &|id| {
+            .kept_request(socket, tool, names::SEND_A2A_MESSAGE, &|id| {
                 outbound::send(id, &msg.to, &msg.message_type, &msg.content_json, msg.priority, msg.expires_in_ms)
             })
             .await
@@ -270,4 +345,19 @@ impl A2aMessage {
             .map(|x| x as u64);
         Ok(Self { to, message_type, content_json, priority, expires_in_ms })
     }
+}
+
+/// A `recovered` event's detail: `{id, tool, socket, outcome, reply? | error?}`.
+fn recovered(e: &Entry, outcome: &str, extra: Option<(&str, JsValue)>) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in
+        [("id", e.id.as_str()), ("tool", e.tool.as_str()), ("socket", e.socket.as_str()), ("outcome", outcome)]
+    {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v.into());
+    }
+    let _ = js_sys::Reflect::set(&o, &"createdAt".into(), &e.created.into());
+    if let Some((k, v)) = extra {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+    }
+    o.into()
 }

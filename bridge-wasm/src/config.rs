@@ -7,6 +7,7 @@ use bridge_core::retry::{BudgetConfig, PolicyOverride, PolicySet};
 use bridge_core::vecmap::VecMap;
 use wasm_bindgen::JsValue;
 
+use crate::persist::PersistConfig;
 use crate::read::Obj;
 
 /// Default health poll and report interval.
@@ -45,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) agents: bool,
     pub(crate) agent: Option<AgentConfig>,
     pub(crate) report: bool,
+    /// Keep waiting requests in IndexedDB across reloads (`persistOutbox`); `None`: off.
+    pub(crate) persist: Option<PersistConfig>,
 }
 
 /// An invalid setting; the message starts with the field's path.
@@ -123,6 +126,28 @@ fn budget_config(mut o: Obj) -> Result<BudgetConfig, String> {
     }
     o.finish()?;
     c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// `persistOutbox: {maxEntries, maxBytes, maxAgeMs}` over the defaults.
+fn persist_config(mut o: Obj) -> Result<PersistConfig, String> {
+    let d = PersistConfig::default();
+    let c = PersistConfig {
+        max_entries: in_range(
+            "config.persistOutbox.maxEntries",
+            u64::from(o.u32("maxEntries")?.unwrap_or(d.max_entries)),
+            1,
+            100_000,
+        )? as u32,
+        max_bytes: in_range("config.persistOutbox.maxBytes", o.u64("maxBytes")?.unwrap_or(d.max_bytes), 1, 1 << 30)?,
+        max_age_ms: in_range(
+            "config.persistOutbox.maxAgeMs",
+            o.u64("maxAgeMs")?.unwrap_or(d.max_age_ms),
+            1,
+            30 * 24 * 3_600_000,
+        )?,
+    };
+    o.finish()?;
     Ok(c)
 }
 
@@ -228,6 +253,11 @@ impl Config {
             None => None,
         };
         let report = c.bool("report")?.unwrap_or(true);
+        let persist = match c.switch("persistOutbox")? {
+            None => Some(PersistConfig::default()),
+            Some(None) => None,
+            Some(Some(o)) => Some(persist_config(o)?),
+        };
         c.finish()?;
         Ok(Config {
             backend_urls,
@@ -246,6 +276,7 @@ impl Config {
             agents: sockets.iter().any(|s| s == "agents"),
             agent,
             report,
+            persist,
         })
     }
 }

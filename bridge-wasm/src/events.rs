@@ -7,6 +7,8 @@
 //! | `message` | an agent message (also `onMessage`) |
 //! | `presence` | an agent came or went |
 //! | `state` | a socket or breaker changed state (no detail; call `state()`) |
+//! | `node` | the bridge moved to another backend node: `{from, to}` |
+//! | `recovered` | a request an earlier page load left waiting was re-sent (or dropped for age): `{id, tool, socket, outcome, reply?, error?}` |
 
 use bridge_core::vecmap::VecMap;
 use std::cell::RefCell;

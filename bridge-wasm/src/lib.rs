@@ -39,9 +39,12 @@ mod config;
 mod events;
 mod fetch;
 mod health;
+mod idb;
 pub mod js;
 mod lifecycle;
 mod llm;
+mod locks;
+mod persist;
 mod platform;
 mod read;
 mod resilience;
@@ -160,6 +163,12 @@ impl Bridge {
             *b.lifetime.borrow_mut() = lifetime.clone();
             b.started_at.set(Some(platform::now()));
             b.page.listen();
+            // What an earlier page load left waiting goes out first (the sockets are not open yet).
+            let agent = b.agents.as_ref().and_then(|s| s.agent_name());
+            match b.persist.start(&b.config.bridge_id, agent.as_deref(), &b.instance).await {
+                Ok((claimed, expired)) => b.recover(claimed, expired),
+                Err(e) => js::warn("reading the kept outbox failed", &JsValue::from(e)),
+            }
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.set_lifetime(lifetime.clone());
                 lifetime.spawn(Rc::clone(s).maintain());
@@ -181,6 +190,7 @@ impl Bridge {
             b.webmcp.borrow_mut().unregister_all();
             b.lifetime().stop();
             b.page.unlisten();
+            b.persist.stop();
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.shutdown();
             }
@@ -417,7 +427,7 @@ impl Bridge {
         #[wasm_bindgen(unchecked_param_type = "keyof BridgeEventMap")] kind: &str,
         #[wasm_bindgen(unchecked_param_type = "(detail: any) => void")] callback: Function,
     ) -> Result<(), JsValue> {
-        const KINDS: [&str; 5] = ["health", "reset", "message", "presence", "node"];
+        const KINDS: [&str; 6] = ["health", "reset", "message", "presence", "node", "recovered"];
         if !KINDS.contains(&kind) {
             return Err(js::coded_error(
                 "invalid_argument",

@@ -124,6 +124,23 @@ impl Obj {
         }
     }
 
+    /// A feature switch with settings: absent → `None`; `false` → `Some(None)`; `true` or an
+    /// object of settings → `Some(Some(settings))` (`true` reads as `{}`).
+    pub(crate) fn switch(&mut self, key: &'static str) -> Result<Option<Option<Obj>>, String> {
+        match crate::js::get(&self.value, key).map(|v| v.as_bool()) {
+            None => Ok(None),
+            Some(Some(on)) => {
+                self.read.push(key);
+                let empty: JsValue = js_sys::Object::new().into();
+                Ok(Some(if on { Obj::new(&empty, &self.name(key))? } else { None }))
+            }
+            Some(None) => match self.obj(key) {
+                Err(_) => Err(format!("{}: must be true, false or an object", self.name(key))),
+                Ok(o) => Ok(Some(o)),
+            },
+        }
+    }
+
     /// Every `(key, object)` of a map-like field (`policies`, `breakers`).
     pub(crate) fn map(&mut self, key: &'static str) -> Result<Vec<(String, Obj)>, String> {
         let Some(mut m) = self.obj(key)? else { return Ok(Vec::new()) };

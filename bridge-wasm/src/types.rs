@@ -59,6 +59,12 @@ export interface BridgeConfig {
   agent?: { name: string; capabilities?: string[] };
   /** Send state reports to the backend. Default true. */
   report?: boolean;
+  /**
+   * Keep agent messages and evolution requests waiting for their answer in IndexedDB, and re-send
+   * them (same ids: once) after a reload or a crash; a `recovered` event reports each. Default true
+   * (maxEntries 256, maxBytes 1 MiB, maxAgeMs 24 h); false turns it off.
+   */
+  persistOutbox?: boolean | { maxEntries?: number; maxBytes?: number; maxAgeMs?: number };
 }
 
 export type HealthStatus = "unknown" | "healthy" | "degraded" | "unhealthy";
@@ -171,6 +177,8 @@ export interface BridgeState {
   online: boolean;
   /** Times the page came back from the back/forward cache (its sockets were closed, then resumed). */
   restored: number;
+  /** The outbox kept across reloads (absent when persistOutbox is off). */
+  kept?: { entries: number; bytes: number; recovered: number; expired: number; refused: number; errors: number };
   started: boolean;
   reportsSent: number;
   policies: { default: object; named: Record<string, object> };
@@ -204,5 +212,18 @@ export interface BridgeError extends Error {
   serverCode?: string;
 }
 
-export type BridgeEventMap = { health: HealthChange; reset: EvolutionReset; message: AgentMessage; presence: { type: "presence"; agent: string; online: boolean; ts: number }; node: { from: string; to: string } };
+export type BridgeEventMap = { health: HealthChange; reset: EvolutionReset; message: AgentMessage; presence: { type: "presence"; agent: string; online: boolean; ts: number }; node: { from: string; to: string }; recovered: Recovered };
+
+/** A request an earlier page load left waiting, re-sent by this one (or dropped for age). */
+export interface Recovered {
+  id: string;
+  tool: string;
+  socket: "agents" | "evolution";
+  outcome: "delivered" | "failed" | "expired";
+  createdAt: number;
+  /** delivered: the server's answer (an A2aAck, or the request's response). */
+  reply?: unknown;
+  /** failed: why (a BridgeError). */
+  error?: BridgeError;
+}
 "#;

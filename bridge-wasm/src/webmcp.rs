@@ -290,7 +290,7 @@ pub(crate) async fn request(
     let params = if params.is_undefined() || params.is_null() { None } else { Some(crate::js::to_json(&params)?) };
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
+        .kept_request(socket, tool, policy, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
     // A `response`: ok with a result, or the handler's own error.

@@ -413,6 +413,76 @@ async fn a_full_outbox_rejects_at_once_with_outbox_full() {
     done(b.stop()).await.unwrap();
 }
 
+/// Runs `body` (JS, with `db` the open `bridge-outbox` database and `store` its
+/// readwrite store) and waits for its transaction to complete; resolves with `out`.
+async fn outbox_db(body: &str, arg: JsValue) -> JsValue {
+    let f = Function::new_with_args(
+        "arg",
+        &format!(
+            "return new Promise((resolve, reject) => {{ const open = indexedDB.open('bridge-outbox', 1);
+               open.onupgradeneeded = () => open.result.createObjectStore('entries', {{ keyPath: 'id' }});
+               open.onerror = () => reject(open.error);
+               open.onsuccess = () => {{ const db = open.result; const tx = db.transaction('entries', 'readwrite');
+                 const store = tx.objectStore('entries'); let out = null; {body}
+                 tx.oncomplete = () => resolve(out); tx.onerror = () => reject(tx.error); }}; }})"
+        ),
+    );
+    done(f.call1(&JsValue::NULL, &arg).unwrap().unchecked_into()).await.unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn the_kept_outbox_is_bounded_and_cleared_when_requests_settle() {
+    let b = bridge(json!({"backendUrl": "http://127.0.0.1:9", "sockets": ["agents"], "report": false,
+        "agent": {"name": unique("kept-")}, "persistOutbox": {"maxEntries": 2},
+        "policies": {"sendA2AMessage": {"maxRetries": 0, "attemptTimeoutMs": 60000}}}));
+    done(b.start()).await.unwrap();
+    let send = |n: u32| b.send_a2a(js(json!({"to": "nobody", "messageType": "note", "content": n})));
+    let pending: Vec<Promise> = (1..=3).map(send).collect();
+    wait_for("two kept, one refused", 3000.0, || {
+        let k = &state(&b)["kept"];
+        k["entries"] == 2 && k["refused"] == 1
+    })
+    .await;
+    let all =
+        rust(&outbox_db("const r = store.getAll(); r.onsuccess = () => { out = r.result; };", JsValue::NULL).await);
+    let mine = all.as_array().unwrap().iter().filter(|e| e["bridge"] == b.id().as_str()).count();
+    assert_eq!(mine, 2, "the two kept are in IndexedDB: {all}");
+    // Stopping settles them (the page is told `stopped`): nothing is left to re-send.
+    done(b.stop()).await.unwrap();
+    for p in pending {
+        let e = done(p).await.expect_err("stopped");
+        assert_eq!(Reflect::get(&e, &"code".into()).unwrap(), "stopped");
+    }
+    assert_eq!(state(&b)["kept"]["entries"], 0);
+}
+
+#[wasm_bindgen_test]
+async fn an_orphan_too_old_is_reported_expired_and_not_sent() {
+    let bridge_id = unique("old-");
+    let agent = unique("agent-");
+    let entry = json!({"id": unique("gone-"), "bridge": bridge_id, "agent": agent, "instance": "a-page-long-gone",
+        "socket": "agents", "tool": "sendA2AMessage", "created": now() - 10_000.0,
+        "frame": r#"{"type":"send","id":"x","to":"nobody","message_type":"note","content":1}"#});
+    outbox_db("store.put(arg);", js(entry.clone())).await;
+    let b = bridge(json!({"bridgeId": bridge_id, "backendUrl": "http://127.0.0.1:9", "sockets": ["agents"],
+        "report": false, "agent": {"name": agent}, "persistOutbox": {"maxAgeMs": 1000}}));
+    let recovered = Collector::new();
+    b.add_event_listener("recovered", recovered.function()).unwrap();
+    done(b.start()).await.unwrap();
+    wait_for("the expired entry's event", 3000.0, || recovered.len() == 1).await;
+    let event = recovered.items.borrow()[0].clone();
+    assert_eq!((event["id"].clone(), event["outcome"].clone()), (entry["id"].clone(), json!("expired")));
+    assert_eq!(state(&b)["kept"]["expired"], 1);
+    assert_eq!(state(&b)["kept"]["recovered"], 0);
+    let left = outbox_db(
+        "const r = store.get(arg); r.onsuccess = () => { out = r.result ?? null; };",
+        js(entry["id"].clone()),
+    )
+    .await;
+    assert!(left.is_null(), "deleted from IndexedDB");
+    done(b.stop()).await.unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn health_changes_are_events_and_reports_reach_the_backend() {
     let b = bridge(json!({"healthIntervalMs": 200}));

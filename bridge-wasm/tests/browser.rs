@@ -71,6 +71,12 @@ fn config_errors_name_the_field() {
             r#"{"retryBudget": {"ratio": 20}}"#,
             "config.retryBudget: retry budget ratio must be between 0 and 10, got 20",
         ),
+        (r#"{"persistOutbox": "yes"}"#, "config.persistOutbox: must be true, false or an object"),
+        (
+            r#"{"persistOutbox": {"maxEntries": 0}}"#,
+            "config.persistOutbox.maxEntries: must be between 1 and 100000, got 0",
+        ),
+        (r#"{"persistOutbox": {"maxAge": 5}}"#, "config.persistOutbox: unknown field `maxAge`"),
     ];
     for (config, want) in cases {
         let got = config_error(config);

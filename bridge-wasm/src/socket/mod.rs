@@ -312,6 +312,11 @@ impl Socket {
         true
     }
 
+    /// Agents: the agent registered on every connect, if any.
+    pub(crate) fn agent_name(&self) -> Option<String> {
+        self.inner.borrow().agent.as_ref().map(|a| a.name.clone())
+    }
+
     /// Agents: the agent to (re-)register on every connect.
     pub(crate) fn set_agent(&self, agent: AgentConfig) {
         self.inner.borrow_mut().agent = Some(agent);

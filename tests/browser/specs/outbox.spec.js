@@ -1,0 +1,115 @@
+// The outbox survives a reload: agent messages waiting for their ack while the
+// backend is down are kept in IndexedDB, claimed by the reloaded page, and
+// re-sent with the same ids when the backend is back: each delivered once.
+import { test, expect } from "@playwright/test";
+import { spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { nativeAgent, watchErrorsExcept } from "./helpers.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
+const rand = () => Math.random().toString(36).slice(2, 8);
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function startBackend(port) {
+  const child = spawn(bin, ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the backend did not start within 15 s")), 15_000);
+    child.stdout.on("data", (c) => String(c).includes("listening on") && (clearTimeout(timer), resolve()));
+    child.on("exit", (code) => reject(new Error(`the backend exited with ${code}`)));
+  });
+  return child;
+}
+
+const stop = (child) =>
+  new Promise((resolve) => {
+    child.once("exit", resolve);
+    child.kill("SIGTERM");
+  });
+
+let backend;
+test.afterEach(() => backend?.kill("SIGKILL"));
+
+test("sends pending over a reload while the backend is down are each delivered once after it is back", async ({ page, context }) => {
+  test.setTimeout(60_000);
+  // The page's sockets and probes fail while the backend is down: Chromium logs each refused connection.
+  const errors = watchErrorsExcept(page, [
+    { text: /WebSocket connection to .* failed/ },
+    { text: /Failed to load resource: net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)/ },
+  ]);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  backend = await startBackend(port);
+  const recipient = `native-${rand()}`;
+  let native = await nativeAgent(recipient, base);
+
+  // The module comes from the suite's backend; the page talks to `base`, which will go down.
+  const url = `${process.env.PAGES_URL}/user.html?agent=page-${rand()}&nodes=${encodeURIComponent(base)}`;
+  await page.goto(url);
+  await page.waitForFunction(() => window.ready && window.bridge.state().sockets.agents.state === "open", null, { timeout: 10_000 });
+  native.close();
+  await stop(backend);
+  await page.waitForFunction(() => window.bridge.state().sockets.agents.state !== "open", null, { timeout: 10_000 });
+
+  // Three messages wait for their ack; they are kept.
+  await page.evaluate((to) => {
+    for (const n of [1, 2, 3]) window.bridge.sendA2A({ to, messageType: "kept", content: { n } }).catch(() => {});
+  }, recipient);
+  await page.waitForFunction(() => window.bridge.state().kept.entries === 3, null, { timeout: 5_000 });
+
+  // Reload: the new page load claims them (the old one's lock went with it).
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 10_000 });
+  await page.waitForFunction(() => window.bridge.state().kept.recovered === 3, null, { timeout: 5_000 });
+  expect(await page.evaluate(() => window.bridge.state().kept.entries)).toBe(3);
+
+  // The backend comes back with the recipient registered before the page may reconnect.
+  await context.setOffline(true);
+  backend = await startBackend(port);
+  native = await nativeAgent(recipient, base);
+  await context.setOffline(false);
+
+  const got = [];
+  for (let i = 0; i < 3; i++) {
+    const m = await native.waitFor((f) => f.type === "message" && !got.includes(f), `message ${i + 1} of 3`);
+    got.push(m);
+    native.send({ type: "ack", id: m.id, from: m.from });
+  }
+  await page.waitForFunction(() => window.recovered.length === 3, null, { timeout: 10_000 });
+  const after = await page.evaluate(() => ({ recovered: window.recovered, kept: window.bridge.state().kept }));
+  expect(after.recovered.map((r) => r.outcome)).toEqual(["delivered", "delivered", "delivered"]);
+  expect(after.kept.entries, "cleared on ack").toBe(0);
+  // Exactly once: three distinct messages, in the order sent, and no fourth.
+  expect(got.map((m) => m.content.n)).toEqual([1, 2, 3]);
+  expect(new Set(got.map((m) => m.id)).size).toBe(3);
+  expect(after.recovered.map((r) => r.id).sort()).toEqual(got.map((m) => String(m.id)).sort());
+  const extra = await native.waitFor((f) => f.type === "message" && !got.includes(f), "a duplicate", 1_000).catch(() => null);
+  expect(extra, "no message delivered twice").toBeNull();
+  // Nothing left in IndexedDB for a later load.
+  const left = await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("bridge-outbox");
+        open.onsuccess = () => {
+          const all = open.result.transaction("entries").objectStore("entries").getAll();
+          all.onsuccess = () => resolve(all.result.length);
+          all.onerror = () => reject(all.error);
+        };
+        open.onerror = () => reject(open.error);
+      }),
+  );
+  expect(left).toBe(0);
+  native.close();
+  await page.evaluate(() => window.bridge.stop());
+  errors.expectNone();
+});
