@@ -113,6 +113,24 @@ pub struct BridgeReport {
     /// WebMCP availability and registered tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webmcp: Option<WebMcpSnapshot>,
+    /// The tabs sharing this bridge's connection, when it is shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tabs: Option<TabsSnapshot>,
+}
+
+/// The tabs of one origin sharing a connection (the reporting tab leads them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TabsSnapshot {
+    /// This tab's id (its instance).
+    pub tab: String,
+    /// `leader`, `follower` or `alone`.
+    pub role: String,
+    /// The leading tab's id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// Tabs in the group, this one included.
+    pub count: u32,
 }
 
 #[cfg(test)]
@@ -157,6 +175,7 @@ mod tests {
             )
             .snapshot(Millis(1), 0),
             webmcp: Some(WebMcpSnapshot { available: false, provider: None, tools: vec![] }),
+            tabs: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use bridge_core::health::HealthModel;
 use bridge_core::protocol::{self, Id};
-use bridge_core::report::{BridgeReport, WebMcpSnapshot};
+use bridge_core::report::{BridgeReport, TabsSnapshot, WebMcpSnapshot};
 use bridge_core::retry::{RetryError, names};
 use bridge_core::time::Millis;
 use wasm_bindgen::JsValue;
@@ -18,6 +18,7 @@ use crate::lifecycle::PageLife;
 use crate::persist::{Entry, KeptStats, Persist};
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
+use crate::share::{Incoming, Role, Share};
 use crate::socket::{Kind, Socket, Wiring, outbound};
 use crate::webmcp::WebMcp;
 
@@ -49,6 +50,12 @@ pub(crate) struct Inner {
     pub(crate) page: Rc<PageLife>,
     /// Waiting requests kept across reloads.
     pub(crate) persist: Persist,
+    /// The tabs sharing this connection.
+    pub(crate) share: Rc<Share>,
+    /// Leader: followers' request ids being served now (each once).
+    serving: RefCell<Vec<String>>,
+    /// Notified when this tab's role changes (a new leader claims what the old one left).
+    pub(crate) role_changed: Signal,
     pub(crate) health_page: Signal,
     pub(crate) report_page: Signal,
 }
@@ -71,6 +78,7 @@ impl Inner {
         let backends = Backends::new(&config, Rc::clone(&events), changed.clone());
         let page = Rc::new(PageLife::default());
         let persist = config.persist;
+        let share = Share::new(config.share_group(), &instance);
         let client = format!("bridge-wasm/{} {}", bridge_core::VERSION, config.bridge_id);
         let socket = |kind: Kind| {
             let wiring = Wiring {
@@ -83,6 +91,8 @@ impl Inner {
                 events: Rc::clone(&events),
                 changed: changed.clone(),
                 page: page.watch(),
+                share: Rc::clone(&share),
+                role: share.watch(),
             };
             Socket::new(kind, wiring, lifetime.clone())
         };
@@ -108,6 +118,9 @@ impl Inner {
             webmcp: RefCell::new(WebMcp::default()),
             call_tools: RefCell::new(crate::call::CallTools::default()),
             persist: Persist::new(persist),
+            role_changed: share.watch(),
+            share,
+            serving: RefCell::new(Vec::new()),
             health_page: page.watch(),
             report_page: page.watch(),
             page,
@@ -151,7 +164,74 @@ impl Inner {
                 let provider = crate::webmcp::model_context().map(|(_, p)| p);
                 WebMcpSnapshot { available: provider.is_some(), provider, tools: webmcp.names() }
             }),
+            tabs: (self.share.role() != Role::Alone).then(|| {
+                let (role, leader, count) = self.share.snapshot();
+                TabsSnapshot { tab: self.share.tab().to_owned(), role: role.name().to_owned(), leader, count }
+            }),
         }
+    }
+
+    fn socket_named(&self, name: &str) -> Option<&Rc<Socket>> {
+        [&self.evolution, &self.agents].into_iter().flatten().find(|s| s.kind.name() == name)
+    }
+
+    /// What another tab's message means here (see `share`).
+    pub(crate) fn from_other_tab(self: &Rc<Self>, incoming: Incoming) {
+        match incoming {
+            Incoming::Frame { socket, text } => {
+                if let Some(s) = self.socket_named(&socket) {
+                    s.receive_shared(&text);
+                }
+            }
+            Incoming::Request { tab, socket, id, frame } => {
+                let Some(s) = self.socket_named(&socket).cloned() else {
+                    let refusal = ("not_configured".into(), format!("the leading tab has no {socket} socket"), false);
+                    return self.share.reply(&tab, &id, Err(refusal));
+                };
+                // Posted again after a leader change or a retry: the one in flight answers it.
+                if self.serving.borrow().contains(&id) {
+                    return;
+                }
+                if self.serving.borrow().len() >= 2 * self.config.outbox_limit as usize {
+                    let refusal = ("outbox_full".into(), "the leading tab serves too many requests".into(), false);
+                    return self.share.reply(&tab, &id, Err(refusal));
+                }
+                self.serving.borrow_mut().push(id.clone());
+                let b = Rc::clone(self);
+                self.lifetime().spawn(async move {
+                    let result = s.local_request(Id::Str(id.clone()), frame).await;
+                    b.serving.borrow_mut().retain(|i| i != &id);
+                    b.share.reply(&tab, &id, result.map_err(|a| shared_failure(&a.failure)));
+                });
+            }
+            Incoming::Patterns => {
+                if let Some(s) = &self.evolution {
+                    s.set_remote_patterns(self.share.followers_patterns());
+                }
+                self.changed.notify();
+            }
+            Incoming::Joined => self.changed.notify(),
+            Incoming::NewLeader => self.post_patterns(),
+        }
+    }
+
+    /// Follower: tells the leader which patterns this tab subscribes.
+    pub(crate) fn post_patterns(&self) {
+        if let Some(s) = &self.evolution {
+            self.share.post_patterns(&s.own_patterns());
+        }
+    }
+
+    /// Leader: tells the other tabs how its sockets are and what it subscribes.
+    pub(crate) async fn announce(&self) {
+        let sockets = js_sys::Object::new();
+        for s in [&self.evolution, &self.agents].into_iter().flatten() {
+            if let Ok(v) = crate::js::to_js(&s.snapshot()) {
+                let _ = js_sys::Reflect::set(&sockets, &s.kind.name().into(), &v);
+            }
+        }
+        let union = self.evolution.as_ref().map(|s| s.all_patterns()).unwrap_or_default();
+        self.share.announce(sockets.into(), &union).await;
     }
 
     /// The state as a JS object, with extra fields only the page sees.
@@ -245,6 +325,15 @@ impl Inner {
             self.persist.forget(key);
         }
         result
+    }
+
+    /// Claims what earlier page loads (or a leader tab that went) left waiting, and re-sends it.
+    pub(crate) async fn claim_and_recover(self: &Rc<Self>) {
+        let agent = self.agents.as_ref().and_then(|s| s.agent_name());
+        match self.persist.start(&self.config.bridge_id, agent.as_deref(), &self.instance).await {
+            Ok((claimed, expired)) => self.recover(claimed, expired),
+            Err(e) => crate::js::warn("reading the kept outbox failed", &JsValue::from(e)),
+        }
     }
 
     /// Re-sends what an earlier page load left waiting; each one ends in a `recovered` event.
@@ -360,4 +449,17 @@ fn recovered(e: &Entry, outcome: &str, extra: Option<(&str, JsValue)>) -> JsValu
         let _ = js_sys::Reflect::set(&o, &k.into(), &v);
     }
     o.into()
+}
+
+/// A leader's failure as a follower gets it: `(code, message, retryable)`.
+fn shared_failure(f: &bridge_core::retry::Failure) -> (String, String, bool) {
+    use bridge_core::retry::Failure;
+    match f {
+        Failure::Server { code, message, retryable, .. } => (code.clone(), message.clone(), *retryable),
+        Failure::Other { message, retryable } => match message.split_once(": ") {
+            Some((code, rest)) => (code.to_owned(), rest.to_owned(), *retryable),
+            None => ("error".to_owned(), message.clone(), *retryable),
+        },
+        f => (resilience::failure_code(f).to_owned(), f.describe(), f.is_transient()),
+    }
 }

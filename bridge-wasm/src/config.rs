@@ -48,6 +48,8 @@ pub(crate) struct Config {
     pub(crate) report: bool,
     /// Keep waiting requests in IndexedDB across reloads (`persistOutbox`); `None`: off.
     pub(crate) persist: Option<PersistConfig>,
+    /// One connection for the tabs of this origin with this same config (`shareConnection`).
+    pub(crate) share: bool,
 }
 
 /// An invalid setting; the message starts with the field's path.
@@ -258,6 +260,7 @@ impl Config {
             Some(None) => None,
             Some(Some(o)) => Some(persist_config(o)?),
         };
+        let share = c.bool("shareConnection")?.unwrap_or(true);
         c.finish()?;
         Ok(Config {
             backend_urls,
@@ -277,7 +280,26 @@ impl Config {
             agent,
             report,
             persist,
+            share,
         })
+    }
+}
+
+impl Config {
+    /// The group of tabs that may share one connection: same bridge id, nodes, agent and
+    /// token. A hash, so that lock and channel names stay short and show no token.
+    pub(crate) fn share_group(&self) -> Option<String> {
+        if !self.share {
+            return None;
+        }
+        let mut key = format!("{}|{}", self.bridge_id, self.backend_urls.join(","));
+        key.push('|');
+        key.push_str(self.agent.as_ref().map_or("", |a| a.name.as_str()));
+        key.push('|');
+        key.push_str(self.token.as_deref().unwrap_or(""));
+        // FNV-1a, 64 bits.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        Some(format!("{}-{hash:016x}", self.bridge_id))
     }
 }
 

@@ -216,7 +216,13 @@ pub(crate) async fn report(bridge: Bridge) {
     loop {
         // Offline, reports wait (the dashboard sees this bridge go stale, which is the truth).
         crate::lifecycle::until_online(&bridge.report_page).await;
-        if let Err(e) = send_report(&bridge, true).await {
+        // Tabs sharing a connection: the leader reports for them all, and tells them how it is.
+        if bridge.share.is_leader() {
+            bridge.announce().await;
+        }
+        if !bridge.share.is_follower()
+            && let Err(e) = send_report(&bridge, true).await
+        {
             crate::js::warn("sending the state report failed", &JsValue::from(e));
         }
         if let Either::Left(()) = race(bridge.changed.notified(), platform::sleep(every)).await {

@@ -48,6 +48,7 @@ mod persist;
 mod platform;
 mod read;
 mod resilience;
+mod share;
 mod socket;
 mod types;
 mod webmcp;
@@ -163,12 +164,27 @@ impl Bridge {
             *b.lifetime.borrow_mut() = lifetime.clone();
             b.started_at.set(Some(platform::now()));
             b.page.listen();
+            // Join the other tabs of this origin: one of them (maybe this one) keeps the sockets.
+            let weak = Rc::downgrade(&b);
+            b.share.set_handler(Box::new(move |incoming| {
+                if let Some(b) = weak.upgrade() {
+                    b.from_other_tab(incoming);
+                }
+            }));
+            b.share.start().await;
+            b.post_patterns();
             // What an earlier page load left waiting goes out first (the sockets are not open yet).
-            let agent = b.agents.as_ref().and_then(|s| s.agent_name());
-            match b.persist.start(&b.config.bridge_id, agent.as_deref(), &b.instance).await {
-                Ok((claimed, expired)) => b.recover(claimed, expired),
-                Err(e) => js::warn("reading the kept outbox failed", &JsValue::from(e)),
-            }
+            b.claim_and_recover().await;
+            // A tab that takes the lead claims what the leader it replaces left.
+            let leading = Rc::clone(&b);
+            lifetime.spawn(async move {
+                loop {
+                    leading.role_changed.notified().await;
+                    if leading.share.is_leader() {
+                        leading.claim_and_recover().await;
+                    }
+                }
+            });
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.set_lifetime(lifetime.clone());
                 lifetime.spawn(Rc::clone(s).maintain());
@@ -191,6 +207,7 @@ impl Bridge {
             b.lifetime().stop();
             b.page.unlisten();
             b.persist.stop();
+            b.share.stop();
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.shutdown();
             }

@@ -65,6 +65,12 @@ export interface BridgeConfig {
    * (maxEntries 256, maxBytes 1 MiB, maxAgeMs 24 h); false turns it off.
    */
   persistOutbox?: boolean | { maxEntries?: number; maxBytes?: number; maxAgeMs?: number };
+  /**
+   * Tabs of this origin with the same bridgeId, backendUrl, agent and token share one pair of sockets:
+   * one tab leads (keeps the sockets), the others go through it. Default true where the browser has
+   * Web Locks and BroadcastChannel.
+   */
+  shareConnection?: boolean;
 }
 
 export type HealthStatus = "unknown" | "healthy" | "degraded" | "unhealthy";
@@ -177,6 +183,8 @@ export interface BridgeState {
   online: boolean;
   /** Times the page came back from the back/forward cache (its sockets were closed, then resumed). */
   restored: number;
+  /** The tabs sharing this connection: this tab's id and role, the leader's tab, how many (absent when alone). */
+  tabs?: { tab: string; role: "leader" | "follower"; leader?: string; count: number };
   /** The outbox kept across reloads (absent when persistOutbox is off). */
   kept?: { entries: number; bytes: number; recovered: number; expired: number; refused: number; errors: number };
   started: boolean;

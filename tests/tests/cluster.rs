@@ -332,6 +332,7 @@ fn report(id: &str, seq: u64) -> Value {
         sockets: bridge_core::vecmap::VecMap::default(),
         nodes: Vec::new(),
         webmcp: None,
+        tabs: None,
     })
     .expect("reports serialize")
 }

@@ -44,6 +44,7 @@ fn report(bridge: &str, instance: &str, seq: u64) -> BridgeReport {
         )]),
         nodes: Vec::new(),
         webmcp: Some(WebMcpSnapshot { available: false, provider: None, tools: vec![] }),
+        tabs: None,
     }
 }
 

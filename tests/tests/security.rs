@@ -247,6 +247,7 @@ async fn http_writes_need_a_token_with_their_role() {
         sockets: bridge_core::vecmap::VecMap::default(),
         nodes: Vec::new(),
         webmcp: None,
+        tabs: None,
     })
     .unwrap();
     let cases = [

@@ -541,7 +541,9 @@ function renderBridge(b) {
   );
   setData(card, "open", $(".fold", card).open);
   if (!$(".fold", card).open) return; // folded: only the head is kept current
-  setText($(".page", card), r.page ? `page ${r.page} · instance ${r.instance}` : `instance ${r.instance ?? "?"}`);
+  // Tabs sharing one connection: the leading tab reports for all of them.
+  const tabs = r.tabs && r.tabs.role !== "alone" ? ` · ${count(r.tabs.count)} tab${r.tabs.count === 1 ? "" : "s"} (this one ${r.tabs.role})` : "";
+  setText($(".page", card), `${r.page ? `page ${r.page} · ` : ""}instance ${r.instance ?? "?"}${tabs}`);
   renderHealthStrip(b);
   renderComponents(b, stale);
   renderBreakers(b, stale);

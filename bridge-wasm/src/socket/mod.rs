@@ -32,6 +32,7 @@ use crate::events::Events;
 use crate::lifecycle;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Shared, local_refusal};
+use crate::share::{Forwarded, Share};
 
 pub(crate) mod conn;
 mod inbound;
@@ -115,6 +116,8 @@ struct Inner {
     replaced: bool,
     /// The node of the current (or last) connection.
     node: Option<String>,
+    /// Leader: the patterns subscribed for follower tabs.
+    remote: Vec<String>,
 }
 
 /// What a socket is wired to: where it connects, as whom, and the bridge's shared pieces.
@@ -134,6 +137,9 @@ pub(crate) struct Wiring {
     pub(crate) changed: Signal,
     /// Notified when the page goes offline, comes back, is resumed or restored.
     pub(crate) page: Signal,
+    /// The tabs sharing this connection, and a signal of this tab's role changes.
+    pub(crate) share: Rc<Share>,
+    pub(crate) role: Signal,
 }
 
 /// See the module docs.
@@ -153,6 +159,8 @@ pub(crate) struct Socket {
     wake: Signal,
     /// See [`Wiring::page`].
     page: Signal,
+    pub(crate) share: Rc<Share>,
+    role: Signal,
     inner: RefCell<Inner>,
 }
 
@@ -171,6 +179,8 @@ impl Socket {
             changed: w.changed,
             wake: Signal::default(),
             page: w.page,
+            share: w.share,
+            role: w.role,
             inner: RefCell::new(Inner { state: Some(SocketState::Stopped), ..Inner::default() }),
         })
     }
@@ -192,11 +202,13 @@ impl Socket {
         self.inner.borrow().state == Some(SocketState::Open)
     }
 
-    /// How this socket looks in `state()` and reports.
+    /// How this socket looks in `state()` and reports. In a follower tab its state is the
+    /// leader's (the connection this tab uses); the rest is this tab's own.
     pub(crate) fn snapshot(&self) -> SocketSnapshot {
         let i = self.inner.borrow();
+        let led = self.share.is_follower().then(|| self.leader_state()).flatten();
         SocketSnapshot {
-            state: i.state.unwrap_or(SocketState::Stopped),
+            state: led.unwrap_or(i.state.unwrap_or(SocketState::Stopped)),
             url: self.url_on(i.node.clone().unwrap_or_else(|| self.backends.url()).as_str()),
             connected_since: i.connected_since,
             reconnects: i.connects.saturating_sub(1),
@@ -206,6 +218,18 @@ impl Socket {
             position: i.position.as_ref().map(|p| format!("{}:{}", p.epoch, p.seq)),
             resets: i.resets,
         }
+    }
+
+    /// The leader's state of this socket, as it last told.
+    fn leader_state(&self) -> Option<SocketState> {
+        let sockets = self.share.leader_sockets()?;
+        let state = crate::js::get(&crate::js::get(&sockets, self.kind.name())?, "state")?.as_string()?;
+        Some(match state.as_str() {
+            "open" => SocketState::Open,
+            "connecting" => SocketState::Connecting,
+            "reconnecting" => SocketState::Reconnecting,
+            _ => SocketState::Stopped,
+        })
     }
 
     /// `ws(s)://node/path` of this socket on `node` (`http(s)://host:port`).
@@ -221,9 +245,35 @@ impl Socket {
         Id::Str(format!("{}-{}", self.instance, i.next))
     }
 
-    /// Queues `frame` (already carrying `id`) and waits for its answer. The
-    /// entry leaves the outbox when answered or when this future is dropped.
+    /// Sends `frame` (already carrying `id`) and waits for its answer: on this tab's
+    /// connection, or through the leader tab's when this tab follows.
     pub(crate) async fn request(&self, id: Id, frame: String) -> Reply {
+        loop {
+            if !self.share.is_follower() {
+                return self.local_request(id, frame).await;
+            }
+            let key = match &id {
+                Id::Str(s) => s.clone(),
+                Id::Num(n) => n.to_string(),
+            };
+            match self.share.forward(self.kind.name(), &key, &frame).await {
+                Forwarded::Reply(Ok(v)) => return Ok(v),
+                Forwarded::Reply(Err((code, message, retryable))) => {
+                    return Err(if code == "outbox_full" || code == "stopped" {
+                        local_refusal(&code, &message)
+                    } else {
+                        Attempt::new(Failure::Server { code, message, retryable, retry_after_ms: None })
+                    });
+                }
+                // The leader changed (maybe to this tab): again, same id.
+                Forwarded::Again => {}
+            }
+        }
+    }
+
+    /// Queues `frame` (already carrying `id`) on this tab's connection and waits for its
+    /// answer. The entry leaves the outbox when answered or when this future is dropped.
+    pub(crate) async fn local_request(&self, id: Id, frame: String) -> Reply {
         let (tx, rx) = oneshot::channel();
         let key = {
             let mut i = self.inner.borrow_mut();
@@ -250,8 +300,12 @@ impl Socket {
         }
     }
 
-    /// Queues a frame nobody waits for, sent on the current connection only.
+    /// Queues a frame nobody waits for, sent on the current connection only (none in a
+    /// follower tab: the leader acknowledges and subscribes for it).
     fn push(&self, frame: &ClientFrame) {
+        if self.share.is_follower() {
+            return;
+        }
         {
             let mut i = self.inner.borrow_mut();
             i.next += 1;
@@ -281,6 +335,9 @@ impl Socket {
         };
         // While connected, subscribe the new patterns now (from now on: no `since`).
         // While disconnected, the resume after reconnect includes them.
+        if !fresh.is_empty() {
+            self.share.post_patterns(&self.own_patterns());
+        }
         if !fresh.is_empty() && self.is_open() {
             let id = self.new_id();
             self.push(&ClientFrame::Subscribe(bridge_core::protocol::Subscribe { id, topics: fresh, since: None }));
@@ -305,11 +362,58 @@ impl Socket {
             }
             gone
         };
+        if !gone.is_empty() {
+            self.share.post_patterns(&self.own_patterns());
+        }
         if !gone.is_empty() && self.is_open() {
             let id = self.new_id();
             self.push(&ClientFrame::Unsubscribe(bridge_core::protocol::Unsubscribe { id, topics: gone }));
         }
         true
+    }
+
+    /// Evolution: this tab's own subscription patterns.
+    pub(crate) fn own_patterns(&self) -> Vec<String> {
+        self.inner.borrow().patterns.keys().cloned().collect()
+    }
+
+    /// Leader: the followers' patterns changed; subscribe what is new, drop what nobody wants.
+    pub(crate) fn set_remote_patterns(&self, wanted: Vec<String>) {
+        let (added, removed) = {
+            let mut i = self.inner.borrow_mut();
+            let own: Vec<String> = i.patterns.keys().cloned().collect();
+            let added: Vec<String> =
+                wanted.iter().filter(|p| !own.contains(p) && !i.remote.contains(p)).cloned().collect();
+            let removed: Vec<String> =
+                i.remote.iter().filter(|p| !own.contains(p) && !wanted.contains(p)).cloned().collect();
+            i.remote = wanted;
+            (added, removed)
+        };
+        if self.is_open() && !added.is_empty() {
+            let id = self.new_id();
+            self.push(&ClientFrame::Subscribe(bridge_core::protocol::Subscribe { id, topics: added, since: None }));
+        }
+        if self.is_open() && !removed.is_empty() {
+            let id = self.new_id();
+            self.push(&ClientFrame::Unsubscribe(bridge_core::protocol::Unsubscribe { id, topics: removed }));
+        }
+    }
+
+    /// Every pattern this connection serves (this tab's and the followers'), each once.
+    pub(crate) fn all_patterns(&self) -> Vec<String> {
+        let i = self.inner.borrow();
+        let mut all: Vec<String> = i.patterns.keys().cloned().collect();
+        for p in &i.remote {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
+        all
+    }
+
+    /// A frame the leader tab received, handled as if it came on this tab's connection.
+    pub(crate) fn receive_shared(self: &Rc<Self>, text: &str) {
+        session::on_frame(self, text);
     }
 
     /// Agents: the agent registered on every connect, if any.
@@ -331,6 +435,12 @@ impl Socket {
             if lifetime.is_stopped() || self.inner.borrow().replaced {
                 self.set_state(SocketState::Stopped);
                 return;
+            }
+            // Another tab leads: it keeps the connection; wait until this one leads.
+            if self.share.is_follower() {
+                self.set_state(SocketState::Connecting);
+                let _ = lifetime.run(self.role.notified()).await;
+                continue;
             }
             let first = self.inner.borrow().connects == 0;
             self.set_state(if first { SocketState::Connecting } else { SocketState::Reconnecting });

@@ -163,14 +163,32 @@ fn flush(socket: &Rc<Socket>, conn: &Conn) -> Result<(), String> {
 /// After welcome: subscribe again from the last position, re-register the agent.
 /// These go out before the outbox's waiting requests (the outbox is flushed next).
 fn resume(socket: &Rc<Socket>) {
+    if socket.kind == Kind::Evolution {
+        // Leading tabs: the followers' patterns, and those of the leader this tab took over from.
+        let mut remote = socket.share.followers_patterns();
+        for p in socket.share.leader_union() {
+            if !remote.contains(&p) {
+                remote.push(p);
+            }
+        }
+        let mut i = socket.inner.borrow_mut();
+        i.remote = remote;
+        // A tab that took over and saw no event yet resumes from where the old leader was.
+        if i.position.is_none()
+            && let Some((epoch, seq)) = socket.share.leader_position().as_deref().and_then(|p| p.rsplit_once(':'))
+            && let Ok(seq) = seq.parse()
+        {
+            i.position = Some(bridge_core::protocol::Position { epoch: epoch.to_owned(), seq });
+        }
+    }
     let frame = {
         let i = socket.inner.borrow();
         match socket.kind {
-            Kind::Evolution if !i.patterns.is_empty() => Some(ClientFrame::Subscribe(Subscribe {
-                id: Id::Num(0),
-                topics: i.patterns.keys().cloned().collect(),
-                since: i.position.clone(),
-            })),
+            Kind::Evolution if !i.patterns.is_empty() || !i.remote.is_empty() => {
+                let mut topics: Vec<String> = i.patterns.keys().cloned().collect();
+                topics.extend(i.remote.iter().filter(|p| !i.patterns.contains_key(*p)).cloned());
+                Some(ClientFrame::Subscribe(Subscribe { id: Id::Num(0), topics, since: i.position.clone() }))
+            }
             Kind::Agents => i.agent.as_ref().map(|a| {
                 ClientFrame::Register(Register {
                     id: Id::Num(0),
@@ -198,7 +216,7 @@ fn resume(socket: &Rc<Socket>) {
     }
 }
 
-fn on_frame(socket: &Rc<Socket>, text: &str) {
+pub(super) fn on_frame(socket: &Rc<Socket>, text: &str) {
     let Some(frame) = read(text) else {
         crate::js::warn("the server sent a frame this bridge cannot read", &JsValue::from(text));
         return;
@@ -217,8 +235,12 @@ fn on_frame(socket: &Rc<Socket>, text: &str) {
         Inbound::Error { id: None, message, .. } => {
             crate::js::warn("the server reported an error", &JsValue::from(message))
         }
-        Inbound::Event { position, topic, obj } => on_event(socket, position, &topic, &obj),
+        Inbound::Event { position, topic, obj } => {
+            socket.share.share_frame(socket.kind.name(), text);
+            on_event(socket, position, &topic, &obj);
+        }
         Inbound::Reset { position, obj } => {
+            socket.share.share_frame(socket.kind.name(), text);
             {
                 let mut i = socket.inner.borrow_mut();
                 i.position = Some(position);
@@ -227,8 +249,12 @@ fn on_frame(socket: &Rc<Socket>, text: &str) {
             socket.changed.notify();
             socket.events.emit("reset", &obj);
         }
-        Inbound::Message { id, from, broadcast, obj } => on_message(socket, id, from, broadcast, &obj),
+        Inbound::Message { id, from, broadcast, obj } => {
+            socket.share.share_frame(socket.kind.name(), text);
+            on_message(socket, id, from, broadcast, &obj);
+        }
         Inbound::Presence { obj } => {
+            socket.share.share_frame(socket.kind.name(), text);
             socket.events.emit("presence", &obj);
         }
         // Pongs prove liveness (already noted).
