@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     serving: RefCell<Vec<String>>,
     /// Notified when this tab's role changes (a new leader claims what the old one left).
     pub(crate) role_changed: Signal,
+    /// Page loads whose end this one waits for, to claim what they leave (a few tabs at most).
+    pub(crate) watched_owners: RefCell<Vec<String>>,
     pub(crate) health_page: Signal,
     pub(crate) report_page: Signal,
 }
@@ -121,6 +123,7 @@ impl Inner {
             role_changed: share.watch(),
             share,
             serving: RefCell::new(Vec::new()),
+            watched_owners: RefCell::new(Vec::new()),
             health_page: page.watch(),
             report_page: page.watch(),
             page,
@@ -328,11 +331,25 @@ impl Inner {
     }
 
     /// Claims what earlier page loads (or a leader tab that went) left waiting, and re-sends it.
+    /// Entries of a page load that still looks alive are claimed when it goes (a reloading page
+    /// may hold its lock a moment longer than it takes the new one to start).
     pub(crate) async fn claim_and_recover(self: &Rc<Self>) {
         let agent = self.agents.as_ref().and_then(|s| s.agent_name());
-        match self.persist.start(&self.config.bridge_id, agent.as_deref(), &self.instance).await {
-            Ok((claimed, expired)) => self.recover(claimed, expired),
-            Err(e) => crate::js::warn("reading the kept outbox failed", &JsValue::from(e)),
+        let claim = match self.persist.start(&self.config.bridge_id, agent.as_deref(), &self.instance).await {
+            Ok(claim) => claim,
+            Err(e) => return crate::js::warn("reading the kept outbox failed", &JsValue::from(e)),
+        };
+        self.recover(claim.claimed, claim.expired);
+        for owner in claim.alive_owners {
+            if !self.watched_owners.borrow().contains(&owner) {
+                self.watched_owners.borrow_mut().push(owner.clone());
+                let b = Rc::clone(self);
+                self.lifetime().spawn(async move {
+                    crate::persist::owner_gone(&owner).await;
+                    b.watched_owners.borrow_mut().retain(|o| o != &owner);
+                    Box::pin(b.claim_and_recover()).await;
+                });
+            }
         }
     }
 

@@ -172,6 +172,16 @@ impl Bridge {
                 }
             }));
             b.share.start().await;
+            // A frozen or cached page runs nothing: it hands the lead over, and queues again on return.
+            let share = Rc::downgrade(&b.share);
+            b.page.on_moment(Box::new(move |moment| {
+                if let Some(share) = share.upgrade() {
+                    match moment {
+                        lifecycle::Moment::Leaving => share.step_down(),
+                        lifecycle::Moment::Returning => share.rejoin(),
+                    }
+                }
+            }));
             b.post_patterns();
             // What an earlier page load left waiting goes out first (the sockets are not open yet).
             b.claim_and_recover().await;
@@ -207,6 +217,7 @@ impl Bridge {
             b.lifetime().stop();
             b.page.unlisten();
             b.persist.stop();
+            b.watched_owners.borrow_mut().clear();
             b.share.stop();
             for s in [&b.evolution, &b.agents].into_iter().flatten() {
                 s.shutdown();

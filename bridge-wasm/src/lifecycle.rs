@@ -28,6 +28,17 @@ pub(crate) fn online() -> bool {
 
 type Listener = (web_sys::EventTarget, &'static str, Closure<dyn FnMut(web_sys::Event)>);
 
+type OnMoment = Box<dyn Fn(Moment)>;
+
+/// A moment in the page's life the bridge acts on (besides waking its waiting tasks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Moment {
+    /// The page is being frozen or put in the back/forward cache: it will run nothing for a while.
+    Leaving,
+    /// It runs again (resumed, or restored from the cache).
+    Returning,
+}
+
 /// The page's events the bridge follows, and the tasks that wait on them.
 #[derive(Default)]
 pub(crate) struct PageLife {
@@ -36,6 +47,8 @@ pub(crate) struct PageLife {
     listeners: RefCell<Vec<Listener>>,
     /// Times the page came back from the back/forward cache.
     restored: Cell<u32>,
+    /// What the bridge does at a [`Moment`].
+    on_moment: RefCell<Option<OnMoment>>,
 }
 
 impl std::fmt::Debug for PageLife {
@@ -50,6 +63,17 @@ impl PageLife {
         let s = Signal::default();
         self.waiters.borrow_mut().push(s.clone());
         s
+    }
+
+    /// What to do when the page leaves or returns.
+    pub(crate) fn on_moment(&self, f: OnMoment) {
+        *self.on_moment.borrow_mut() = Some(f);
+    }
+
+    fn moment(&self, m: Moment) {
+        if let Some(f) = self.on_moment.borrow().as_ref() {
+            f(m);
+        }
     }
 
     pub(crate) fn restored(&self) -> u32 {
@@ -74,7 +98,9 @@ impl PageLife {
         let targets = [
             (Some(window.clone()), "online"),
             (Some(window.clone()), "offline"),
-            (Some(window), "pageshow"),
+            (Some(window.clone()), "pageshow"),
+            (Some(window), "pagehide"),
+            (document.clone(), "freeze"),
             (document.clone(), "resume"),
             (document, "visibilitychange"),
         ];
@@ -84,7 +110,19 @@ impl PageLife {
             let closure = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
                 let Some(life) = life.upgrade() else { return };
                 // `pageshow` also fires at the first load; only a restored page (`persisted`) is news.
+                // `pagehide` with `persisted`: into the back/forward cache (without: the page is going).
                 let persisted = crate::js::get(&e, "persisted").and_then(|p| p.as_bool()).unwrap_or(false);
+                match kind {
+                    "freeze" => return life.moment(Moment::Leaving),
+                    "pagehide" => {
+                        return if persisted {
+                            life.moment(Moment::Leaving)
+                        };
+                    }
+                    "resume" => life.moment(Moment::Returning),
+                    "pageshow" if persisted => life.moment(Moment::Returning),
+                    _ => {}
+                }
                 // Becoming hidden is no reason to hurry; becoming visible is.
                 if kind == "visibilitychange"
                     && web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden())

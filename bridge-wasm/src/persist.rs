@@ -99,6 +99,22 @@ impl Entry {
     }
 }
 
+/// What a claim found.
+#[derive(Debug, Default)]
+pub(crate) struct Claim {
+    /// Taken over, oldest first: to re-send.
+    pub(crate) claimed: Vec<Entry>,
+    /// Dropped for age: to report.
+    pub(crate) expired: Vec<Entry>,
+    /// Page loads that hold entries of this bridge and look alive: claim again when they go.
+    pub(crate) alive_owners: Vec<String>,
+}
+
+/// Completes when the page load `instance` is gone (its lock is free); at once without Web Locks.
+pub(crate) async fn owner_gone(instance: &str) {
+    drop(locks::hold(&format!("{PAGE_LOCK}{instance}")).await);
+}
+
 /// What `state().outbox.kept` shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,23 +165,17 @@ impl Persist {
     }
 
     /// Opens the database and announces this page load as alive; then claims what earlier
-    /// page loads of `bridge` (as `agent`) left behind. Returns the claimed entries (oldest
-    /// first) and the ids of those dropped for age.
-    pub(crate) async fn start(
-        &self,
-        bridge: &str,
-        agent: Option<&str>,
-        instance: &str,
-    ) -> Result<(Vec<Entry>, Vec<Entry>), String> {
-        let Some(config) = self.config else { return Ok((Vec::new(), Vec::new())) };
+    /// page loads of `bridge` (as `agent`) left behind.
+    pub(crate) async fn start(&self, bridge: &str, agent: Option<&str>, instance: &str) -> Result<Claim, String> {
+        let Some(config) = self.config else { return Ok(Claim::default()) };
         if self.db.borrow().is_none() {
-            let Some(db) = Db::open(DB_NAME).await? else { return Ok((Vec::new(), Vec::new())) };
+            let Some(db) = Db::open(DB_NAME).await? else { return Ok(Claim::default()) };
             *self.db.borrow_mut() = Some(db);
         }
         if self.alive.borrow().is_none() {
             *self.alive.borrow_mut() = locks::hold(&format!("{PAGE_LOCK}{instance}")).await;
         }
-        let Some(db) = self.db.borrow().clone() else { return Ok((Vec::new(), Vec::new())) };
+        let Some(db) = self.db.borrow().clone() else { return Ok(Claim::default()) };
         let _claiming = locks::hold(CLAIM_LOCK).await;
         // Entries written after this moment may belong to a page that started after the query.
         let asked_at = platform::unix_ms() as f64;
@@ -180,8 +190,13 @@ impl Persist {
         };
         let mut claimed = Vec::new();
         let mut expired = Vec::new();
+        let mut alive_owners: Vec<String> = Vec::new();
         for e in db.all().await?.iter().filter_map(Entry::from_js) {
             if !is_orphan(&e) {
+                // A page that is going may still hold its lock for a moment (a reload): wait for it.
+                if e.bridge == bridge && e.instance != instance && !alive_owners.contains(&e.instance) {
+                    alive_owners.push(e.instance.clone());
+                }
                 continue;
             }
             if e.created + config.max_age_ms as f64 <= asked_at {
@@ -215,7 +230,7 @@ impl Persist {
             s.recovered += claimed.len() as u64;
             s.expired += expired.len() as u64;
         });
-        Ok((claimed, expired))
+        Ok(Claim { claimed, expired, alive_owners })
     }
 
     /// The bridge stopped: other pages may now claim what is left.

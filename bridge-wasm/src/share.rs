@@ -102,6 +102,10 @@ pub(crate) struct Share {
     /// Leader: tabs in the group (this one included), as of the last count.
     tabs: Cell<u32>,
     handler: RefCell<Option<Handler>>,
+    /// Which wait for the leader lock is current (a stale one lets go when granted).
+    turn: Cell<u32>,
+    /// Stepped down when the page left; queues again when it returns.
+    stepped_down: Cell<bool>,
 }
 
 impl std::fmt::Debug for Share {
@@ -139,6 +143,8 @@ impl Share {
             heard: RefCell::new(None),
             tabs: Cell::new(1),
             handler: RefCell::new(None),
+            turn: Cell::new(0),
+            stepped_down: Cell::new(false),
         })
     }
 
@@ -198,20 +204,7 @@ impl Share {
         *self.channel.borrow_mut() = Some(channel);
         *self.on_message.borrow_mut() = Some(on_message);
         self.set_role(Role::Follower);
-        // Queue for the lead; the first tab gets it at once.
-        let me = Rc::clone(self);
-        let group = self.group.clone();
-        let granted = Signal::default();
-        let told = granted.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let held = locks::hold(&format!("bridge-leader:{group}")).await;
-            if me.channel.borrow().is_none() {
-                return; // stopped meanwhile: dropping `held` passes the lead on
-            }
-            *me.leader_lock.borrow_mut() = held;
-            me.lead();
-            told.notify();
-        });
+        let granted = self.queue_for_lead();
         self.post(&obj(&[("t", "hello".into()), ("tab", self.tab.as_str().into())]));
         // Wait briefly for the lock: free means this tab leads from the start.
         let _ = bridge_core::retry::driver::race(
@@ -219,6 +212,46 @@ impl Share {
             crate::platform::sleep(std::time::Duration::from_millis(50)),
         )
         .await;
+    }
+
+    /// Queues for the leader lock (the first tab gets it at once); the returned signal
+    /// fires when this tab leads.
+    fn queue_for_lead(self: &Rc<Self>) -> Signal {
+        let me = Rc::clone(self);
+        let group = self.group.clone();
+        let granted = Signal::default();
+        let told = granted.clone();
+        let turn = self.turn.get().wrapping_add(1);
+        self.turn.set(turn);
+        wasm_bindgen_futures::spawn_local(async move {
+            let held = locks::hold(&format!("bridge-leader:{group}")).await;
+            // Stopped, or stepped down and queued again, meanwhile: dropping `held` passes the lead on.
+            if me.channel.borrow().is_none() || me.turn.get() != turn {
+                return;
+            }
+            *me.leader_lock.borrow_mut() = held;
+            me.lead();
+            told.notify();
+        });
+        granted
+    }
+
+    /// The page is being frozen or cached: a leader hands the lead to another tab (its
+    /// sockets close as they see the new role).
+    pub(crate) fn step_down(&self) {
+        if self.is_leader() {
+            self.leader_lock.borrow_mut().take();
+            self.stepped_down.set(true);
+            self.set_role(Role::Follower);
+        }
+    }
+
+    /// The page runs again: a tab that stepped down queues for the lead again.
+    pub(crate) fn rejoin(self: &Rc<Self>) {
+        if self.stepped_down.replace(false) && self.channel.borrow().is_some() {
+            self.queue_for_lead();
+            self.post(&obj(&[("t", "hello".into()), ("tab", self.tab.as_str().into())]));
+        }
     }
 
     /// This tab now leads.

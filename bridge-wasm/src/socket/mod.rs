@@ -160,7 +160,7 @@ pub(crate) struct Socket {
     /// See [`Wiring::page`].
     page: Signal,
     pub(crate) share: Rc<Share>,
-    role: Signal,
+    pub(crate) role: Signal,
     inner: RefCell<Inner>,
 }
 
@@ -564,6 +564,18 @@ impl Socket {
     pub(crate) fn set_lifetime(&self, lifetime: Lifetime) {
         *self.lifetime.borrow_mut() = lifetime;
         self.inner.borrow_mut().replaced = false;
+    }
+
+    /// This tab stopped leading: what waits in its outbox fails as retryable, so each is
+    /// tried again (same id) through the new leader.
+    pub(crate) fn hand_over(&self) {
+        let outbox = std::mem::take(&mut self.inner.borrow_mut().outbox);
+        for (_, (_, o)) in outbox {
+            if let Some(tx) = o.reply {
+                let again = Failure::Other { message: "leader_changed: another tab leads now".into(), retryable: true };
+                let _ = tx.send(Err(Attempt::new(again)));
+            }
+        }
     }
 
     /// Fails every waiting request (the bridge stopped).

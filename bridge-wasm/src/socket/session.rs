@@ -120,7 +120,14 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) 
         if let Err(m) = flush(socket, &conn) {
             return Failure::Network { message: m };
         }
-        let event = race(conn.next(), race(socket.wake.notified(), platform::sleep(beat))).await;
+        let event =
+            race(conn.next(), race(race(socket.wake.notified(), socket.role.notified()), platform::sleep(beat))).await;
+        // Another tab leads now (this page is being frozen or cached): it keeps the connection.
+        if socket.share.is_follower() {
+            conn.close(1000, "another tab leads");
+            socket.hand_over();
+            return Failure::Other { message: "another tab leads this connection now".into(), retryable: false };
+        }
         match event {
             Either::Left(Some(WsEvent::Text(text))) => {
                 heartbeat.heard();
@@ -129,7 +136,7 @@ pub(super) async fn run(socket: &Rc<Socket>, mut conn: Conn, heartbeat_ms: u64) 
             Either::Left(Some(WsEvent::Closed { code, reason })) => return closed(code, reason),
             Either::Left(Some(WsEvent::Open)) => {}
             Either::Left(None) => return Failure::Network { message: "the socket went away".into() },
-            Either::Right(Either::Left(())) => {}
+            Either::Right(Either::Left(_)) => {}
             Either::Right(Either::Right(())) => {
                 let now = platform::now_f64();
                 if heartbeat.tick(now) == Tick::Dead {

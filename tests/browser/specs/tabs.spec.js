@@ -179,3 +179,57 @@ test("three tabs share one connection; when the leading tab closes another leads
   for (const t of followers) await t.evaluate(() => window.bridge.stop());
   for (const e of errors.slice(1)) e.expectNone();
 });
+
+test("a leading tab about to be frozen hands the lead over; resumed, it follows", async ({ context }) => {
+  test.setTimeout(60_000);
+  backend = await startBackend();
+  const { base } = backend;
+  const url = `${process.env.PAGES_URL}/user.html?agent=frozen-${rand()}&nodes=${encodeURIComponent(base)}`;
+  const topic = `frozen.${rand()}`;
+  const tabs = [];
+  for (let i = 0; i < 2; i++) {
+    const tab = await context.newPage();
+    await tab.goto(url);
+    await tab.waitForFunction(() => window.ready === true, null, { timeout: 10_000 });
+    await tab.evaluate((topic) => {
+      window.got = [];
+      window.bridge.subscribe(topic, (e) => window.got.push(e.data.n));
+    }, topic);
+    tabs.push(tab);
+  }
+  await until("one leader", 5_000, async () => (await roles(tabs)).includes("leader"));
+  await until("both tabs receive a warm-up event", 10_000, async () => {
+    await post(base, "/api/evolution/publish", { topic, data: { n: 0 } });
+    return (await Promise.all(tabs.map((t) => t.evaluate(() => window.got.length > 0)))).every(Boolean);
+  });
+  await Promise.all(tabs.map((t) => t.evaluate(() => (window.got = []))));
+  const r = await roles(tabs);
+  const [leader, follower] = r[0] === "leader" ? tabs : [tabs[1], tabs[0]];
+
+  // The leading tab is about to be frozen (as Chromium does to background tabs): the `freeze` event. Headless
+  // Chromium 156 fires no freeze event for CDP's Page.setWebLifecycleState, so the test fires the event the
+  // browser would; the page then keeps running, which lets the test see it step down.
+  const frozeAt = Date.now();
+  await leader.evaluate(() => document.dispatchEvent(new Event("freeze")));
+  const took = await until("the other tab to lead", 5_000, async () =>
+    (await follower.evaluate(() => window.bridge.state().tabs.role)) === "leader" ? Date.now() - frozeAt : 0,
+  );
+  console.log(`FIGURE leading tab frozen → the other leads: ${took} ms`);
+  expect(took, "the other tab leads within 2 s").toBeLessThan(2_000);
+  for (let n = 1; n <= 5; n++) await post(base, "/api/evolution/publish", { topic, data: { n } });
+  await until("events 1–5 in the new leader", 10_000, () => follower.evaluate(() => window.got.length >= 5));
+  expect(await follower.evaluate(() => window.got)).toEqual([1, 2, 3, 4, 5]);
+
+  // Resumed: it follows the new leader, and gets what comes next.
+  await leader.evaluate(() => document.dispatchEvent(new Event("resume")));
+  await until("the resumed tab to follow", 5_000, async () => (await roles([leader]))[0] === "follower");
+  for (let n = 6; n <= 8; n++) await post(base, "/api/evolution/publish", { topic, data: { n } });
+  await until("events 6–8 in both tabs", 10_000, async () =>
+    (await Promise.all(tabs.map((t) => t.evaluate(() => window.got.includes(8))))).every(Boolean),
+  );
+  // The tab that stepped down kept receiving through the new leader (it was never really frozen here).
+  expect(await leader.evaluate(() => window.got)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(await follower.evaluate(() => window.got)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  expect((await connections(base)).evolution, "one evolution connection for both tabs").toBe(1);
+  for (const t of tabs) await t.evaluate(() => window.bridge.stop());
+});
