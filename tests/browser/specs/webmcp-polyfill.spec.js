@@ -100,6 +100,22 @@ for (const owner of ["document", "navigator"]) {
     expect(msg.content).toEqual({ via: owner });
     native.send({ type: "ack", id: msg.id, from: msg.from });
 
+    // The other five answer through the polyfill too (trigger_evolution has no handler here: an error result).
+    const results = {
+      reliability_get_status: await execute(page, owner, "reliability_get_status", {}),
+      discover_a2a_agents: await execute(page, owner, "discover_a2a_agents", { capability: "native" }),
+      a2a_broadcast: await execute(page, owner, "a2a_broadcast", { message_type: "hello", content: { via: owner } }),
+      send_llm_prompt: await execute(page, owner, "send_llm_prompt", { prompt: "ping", max_tokens: 8 }),
+      trigger_evolution: await execute(page, owner, "trigger_evolution", { params: { g: 1 }, timeout_ms: 500 }),
+    };
+    for (const name of ["reliability_get_status", "discover_a2a_agents", "a2a_broadcast", "send_llm_prompt"]) {
+      expect(results[name].isError, `${name}: ${JSON.stringify(results[name])}`).toBeFalsy();
+    }
+    expect(JSON.parse(results.discover_a2a_agents.content[0].text).map((a) => a.agent)).toContain(native.agentName);
+    expect(JSON.parse(results.send_llm_prompt.content[0].text).text).toBe("fixture says: ping");
+    expect(results.trigger_evolution.isError).toBe(true);
+    expect(results.trigger_evolution.content[0].text).toMatch(/no_handler/);
+
     // stop() unregisters every tool through the AbortSignal the polyfill honours.
     await page.evaluate(() => window.bridge.stop());
     const remaining = await toolsOn(page, owner);
