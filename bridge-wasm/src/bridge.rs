@@ -5,22 +5,23 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bridge_core::health::HealthModel;
-use bridge_core::protocol::{self, Id};
+use bridge_core::protocol::Id;
 use bridge_core::report::{BridgeReport, TabsSnapshot, WebMcpSnapshot};
-use bridge_core::retry::{RetryError, names};
+use bridge_core::retry::RetryError;
 use bridge_core::time::Millis;
 use wasm_bindgen::JsValue;
 
 use crate::backends::Backends;
 use crate::config::Config;
 use crate::events::Events;
+use crate::js::Code;
 use crate::lifecycle::PageLife;
+use crate::model_context::WebMcp;
 use crate::persist::{Entry, KeptStats, Persist};
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Resilience, Shared, local_refusal};
 use crate::share::{Incoming, Role, Share};
-use crate::socket::{Kind, Socket, Wiring, outbound};
-use crate::webmcp::WebMcp;
+use crate::socket::{Kind, Socket, Wiring};
 
 /// Transitions per breaker included in reports (the dashboard's timeline).
 pub(crate) const REPORT_TRANSITIONS: usize = 20;
@@ -164,7 +165,7 @@ impl Inner {
             sockets,
             nodes: self.backends.snapshot(max_transitions),
             webmcp: Some({
-                let provider = crate::webmcp::model_context().map(|(_, p)| p);
+                let provider = crate::model_context::model_context().map(|(_, p)| p);
                 WebMcpSnapshot { available: provider.is_some(), provider, tools: webmcp.names() }
             }),
             tabs: (self.share.role() != Role::Alone).then(|| {
@@ -204,7 +205,7 @@ impl Inner {
                 self.lifetime().spawn(async move {
                     let result = s.local_request(Id::Str(id.clone()), frame).await;
                     b.serving.borrow_mut().retain(|i| i != &id);
-                    b.share.reply(&tab, &id, result.map_err(|a| shared_failure(&a.failure)));
+                    b.share.reply(&tab, &id, result.map_err(|a| shared_failure(&a)));
                 });
             }
             Incoming::Patterns => {
@@ -277,13 +278,13 @@ impl Inner {
     pub(crate) fn evolution(&self) -> Result<&Rc<Socket>, Attempt> {
         self.evolution
             .as_ref()
-            .ok_or_else(|| local_refusal("not_configured", "this bridge has no evolution socket (config.sockets)"))
+            .ok_or_else(|| local_refusal(Code::NotConfigured, "this bridge has no evolution socket (config.sockets)"))
     }
 
     pub(crate) fn agents(&self) -> Result<&Rc<Socket>, Attempt> {
         self.agents
             .as_ref()
-            .ok_or_else(|| local_refusal("not_configured", "this bridge has no agents socket (config.sockets)"))
+            .ok_or_else(|| local_refusal(Code::NotConfigured, "this bridge has no agents socket (config.sockets)"))
     }
 
     /// A request over a socket, under `tool`'s policy and breaker, with one id for every
@@ -366,8 +367,8 @@ impl Inner {
             let Some(socket) = socket else { continue };
             let b = Rc::clone(self);
             self.lifetime().spawn(async move {
-                let policy = crate::webmcp::policy_for(&b.resilience, &e.tool).to_owned();
-                let result = b.run_request(&socket, &e.tool, &policy, Id::Str(e.id.clone()), e.frame.clone()).await;
+                // Kept operations (sends, requests) run under a policy of their own name.
+                let result = b.run_request(&socket, &e.tool, &e.tool, Id::Str(e.id.clone()), e.frame.clone()).await;
                 b.persist.forget(&e.id);
                 let detail = match result {
                     Ok(reply) => recovered(&e, "delivered", Some(("reply", reply))),
@@ -398,59 +399,6 @@ impl Inner {
         }
         result
     }
-
-    /// Sends an agent message; resolves with the server's ack.
-    pub(crate) async fn send_a2a(self: &Rc<Self>, tool: &str, msg: A2aMessage) -> Result<JsValue, JsValue> {
-        let socket =
-            self.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-        let reply = self
-            .kept_request(socket, tool, names::SEND_A2A_MESSAGE, &|id| {
-                outbound::send(id, &msg.to, &msg.message_type, &msg.content_json, msg.priority, msg.expires_in_ms)
-            })
-            .await
-            .map_err(|e| resilience::to_js_error(tool, &e))?;
-        Ok(reply)
-    }
-}
-
-/// What `sendA2A` takes.
-#[derive(Debug, Clone)]
-pub(crate) struct A2aMessage {
-    pub(crate) to: String,
-    pub(crate) message_type: String,
-    pub(crate) content_json: String,
-    pub(crate) priority: Option<protocol::Priority>,
-    pub(crate) expires_in_ms: Option<u64>,
-}
-
-impl A2aMessage {
-    /// From `{to, messageType, content, priority?, expiresInMs?}` (or the snake_case names).
-    pub(crate) fn from_js(v: &JsValue) -> Result<Self, JsValue> {
-        let text = |camel: &str, snake: &str| {
-            crate::js::get(v, camel).or_else(|| crate::js::get(v, snake)).and_then(|x| x.as_string())
-        };
-        let invalid = |m: &str| crate::js::coded_error("invalid_argument", m, None, &[]);
-        let to = text("to", "to").ok_or_else(|| invalid("sendA2A: `to` (an agent name) is required"))?;
-        protocol::rules::check_agent(&to).map_err(|m| invalid(&format!("sendA2A: to: {m}")))?;
-        let message_type =
-            text("messageType", "message_type").ok_or_else(|| invalid("sendA2A: `messageType` is required"))?;
-        protocol::rules::check_label("messageType", &message_type).map_err(|m| invalid(&format!("sendA2A: {m}")))?;
-        let content = crate::js::get(v, "content").unwrap_or(JsValue::NULL);
-        let content_json = crate::js::to_json(&content)?;
-        let priority = match text("priority", "priority").as_deref() {
-            None | Some("normal") => None,
-            Some("low") => Some(protocol::Priority::Low),
-            Some("high") => Some(protocol::Priority::High),
-            Some(other) => {
-                return Err(invalid(&format!("sendA2A: priority must be low, normal or high, got \"{other}\"")));
-            }
-        };
-        let expires_in_ms = crate::js::get(v, "expiresInMs")
-            .or_else(|| crate::js::get(v, "expires_in_ms"))
-            .and_then(|x| x.as_f64())
-            .map(|x| x as u64);
-        Ok(Self { to, message_type, content_json, priority, expires_in_ms })
-    }
 }
 
 /// A `recovered` event's detail: `{id, tool, socket, outcome, reply? | error?}`.
@@ -469,14 +417,11 @@ fn recovered(e: &Entry, outcome: &str, extra: Option<(&str, JsValue)>) -> JsValu
 }
 
 /// A leader's failure as a follower gets it: `(code, message, retryable)`.
-fn shared_failure(f: &bridge_core::retry::Failure) -> (String, String, bool) {
+fn shared_failure(a: &Attempt) -> (String, String, bool) {
     use bridge_core::retry::Failure;
-    match f {
-        Failure::Server { code, message, retryable, .. } => (code.clone(), message.clone(), *retryable),
-        Failure::Other { message, retryable } => match message.split_once(": ") {
-            Some((code, rest)) => (code.to_owned(), rest.to_owned(), *retryable),
-            None => ("error".to_owned(), message.clone(), *retryable),
-        },
-        f => (resilience::failure_code(f).to_owned(), f.describe(), f.is_transient()),
+    match (&a.failure, a.refusal) {
+        (f, Some(code)) => (code.as_str().to_owned(), f.describe(), f.is_transient()),
+        (Failure::Server { code, message, retryable, .. }, None) => (code.clone(), message.clone(), *retryable),
+        (f, None) => (resilience::failure_code(f).to_owned(), f.describe(), f.is_transient()),
     }
 }

@@ -133,7 +133,7 @@ pub(crate) async fn check_all(bridge: &Bridge) {
         }
     }
     if bridge.webmcp.borrow().requested() {
-        let result = if crate::webmcp::model_context().is_some() {
+        let result = if crate::model_context::model_context().is_some() {
             CheckResult::Pass
         } else {
             CheckResult::Warn(

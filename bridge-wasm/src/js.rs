@@ -24,6 +24,71 @@ pub fn error(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
 
+/// The bridge's own error codes, the one list of them (a script switches on `error.code`).
+/// The outcomes of retried operations (`circuit_open`, `retries_exhausted`, ...) are
+/// `bridge_core::retry::Outcome`'s; a server's refusal keeps its protocol code in `serverCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// A method was called with a wrong argument.
+    InvalidArgument,
+    /// `new Bridge(config)` with a wrong config.
+    InvalidConfig,
+    /// The bridge has no such socket (`config.sockets`).
+    NotConfigured,
+    NotFound,
+    /// Too many listeners, tools, ...
+    LimitExceeded,
+    ReportFailed,
+    /// The evolution handler answered with its own error.
+    HandlerError,
+    /// The socket's outbox is full.
+    OutboxFull,
+    /// The bridge stopped, or another connection took its agent's name.
+    Stopped,
+    /// The tab that led the shared connection stepped down (retried through the new one).
+    LeaderChanged,
+}
+
+impl Code {
+    const ALL: [Code; 10] = [
+        Code::InvalidArgument,
+        Code::InvalidConfig,
+        Code::NotConfigured,
+        Code::NotFound,
+        Code::LimitExceeded,
+        Code::ReportFailed,
+        Code::HandlerError,
+        Code::OutboxFull,
+        Code::Stopped,
+        Code::LeaderChanged,
+    ];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "invalid_argument",
+            Code::InvalidConfig => "invalid_config",
+            Code::NotConfigured => "not_configured",
+            Code::NotFound => "not_found",
+            Code::LimitExceeded => "limit_exceeded",
+            Code::ReportFailed => "report_failed",
+            Code::HandlerError => "handler_error",
+            Code::OutboxFull => "outbox_full",
+            Code::Stopped => "stopped",
+            Code::LeaderChanged => "leader_changed",
+        }
+    }
+
+    /// The code named `s` (a code another tab sent).
+    pub(crate) fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// A JS `Error` with this code and `message`.
+    pub(crate) fn error(self, message: &str) -> JsValue {
+        coded_error(self.as_str(), message, None, &[])
+    }
+}
+
 /// A JS `Error` with `code`, and optionally `cause` and more properties.
 pub(crate) fn coded_error(code: &str, message: &str, cause: Option<&JsValue>, extra: &[(&str, JsValue)]) -> JsValue {
     let e = js_sys::Error::new(message);
@@ -53,4 +118,10 @@ pub(crate) fn message_of(value: &JsValue) -> String {
 /// Logs to the console (for failures in page callbacks, which must not stop the bridge).
 pub(crate) fn warn(message: &str, detail: &JsValue) {
     web_sys::console::warn_2(&format!("bridge: {message}").into(), detail);
+}
+
+/// A promise for `f`. The future is boxed so `future_to_promise` is compiled once.
+pub(crate) fn promise(f: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> js_sys::Promise {
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> = Box::pin(f);
+    wasm_bindgen_futures::future_to_promise(boxed)
 }

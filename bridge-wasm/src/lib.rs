@@ -25,12 +25,13 @@
 
 use std::rc::Rc;
 
+use crate::js::Code;
 use bridge_core::random::SeededRandom;
 use bridge_core::retry::PolicySet;
 use bridge_core::time::duration_ms;
+use js::promise;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 mod backends;
 mod bridge;
@@ -44,6 +45,8 @@ pub mod js;
 mod lifecycle;
 mod llm;
 mod locks;
+mod model_context;
+mod ops;
 mod persist;
 mod platform;
 mod read;
@@ -115,12 +118,6 @@ pub struct Bridge {
     inner: bridge::Bridge,
 }
 
-/// A promise for `f`. The future is boxed so `future_to_promise` is compiled once.
-pub(crate) fn promise(f: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
-    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> = Box::pin(f);
-    future_to_promise(boxed)
-}
-
 #[wasm_bindgen]
 impl Bridge {
     /// Creates a bridge; throws an `Error` with `code: "invalid_config"` naming the field when `config` is wrong.
@@ -141,7 +138,7 @@ impl Bridge {
             },
             || format!("b-{}", platform::random_id(12)),
         )
-        .map_err(|e| js::coded_error("invalid_config", &e.0, None, &[]))?;
+        .map_err(|e| Code::InvalidConfig.error(&e.0))?;
         Ok(Bridge { inner: bridge::Inner::new(cfg) })
     }
 
@@ -235,23 +232,17 @@ impl Bridge {
         #[wasm_bindgen(unchecked_param_type = "string | string[]")] topics: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(event: EvolutionEvent) => void")] callback: Function,
     ) -> Result<Subscription, JsValue> {
-        let socket =
-            self.inner.evolution().map_err(|a| js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
+        let socket = self.inner.evolution().map_err(|a| Code::NotConfigured.error(&a.failure.describe()))?;
         let topics: Vec<String> = match topics.as_string() {
             Some(t) => vec![t],
             None => js_sys::Array::from(&topics).iter().filter_map(|t| t.as_string()).collect(),
         };
         if topics.is_empty() {
-            return Err(js::coded_error(
-                "invalid_argument",
-                "subscribe: give a topic or an array of topics",
-                None,
-                &[],
-            ));
+            return Err(Code::InvalidArgument.error("subscribe: give a topic or an array of topics"));
         }
         for t in &topics {
             bridge_core::protocol::rules::check_pattern(t)
-                .map_err(|m| js::coded_error("invalid_argument", &format!("subscribe: {m}"), None, &[]))?;
+                .map_err(|m| Code::InvalidArgument.error(&format!("subscribe: {m}")))?;
         }
         let id = socket.subscribe(topics, callback);
         Ok(Subscription { bridge: Rc::clone(&self.inner), id })
@@ -267,9 +258,9 @@ impl Bridge {
         #[wasm_bindgen(unchecked_param_type = "{ timeoutMs?: number; tool?: string }")] options: JsValue,
     ) -> Promise {
         let b = Rc::clone(&self.inner);
-        let tool = js::get(&options, "tool").and_then(|t| t.as_string()).unwrap_or_else(|| "evolutionRequest".into());
+        let tool = js::get(&options, "tool").and_then(|t| t.as_string()).unwrap_or_else(|| ops::REQUEST.into());
         let timeout = js::get(&options, "timeoutMs").and_then(|t| t.as_f64()).map(|t| t as u64);
-        promise(async move { webmcp::request(&b, &tool, action, params, timeout).await })
+        promise(async move { ops::request(&b, &tool, action, params, timeout).await })
     }
 
     /// Registers this page's agent (re-registered automatically after every reconnect).
@@ -277,27 +268,7 @@ impl Bridge {
     #[wasm_bindgen(unchecked_return_type = "Promise<{ type: \"ack\"; id: string; queued: number }>")]
     pub fn register_agent(&self, name: String, capabilities: Option<Vec<String>>) -> Promise {
         let b = Rc::clone(&self.inner);
-        promise(async move {
-            let socket = b.agents().map_err(|a| js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-            bridge_core::protocol::rules::check_agent(&name)
-                .map_err(|m| js::coded_error("invalid_argument", &m, None, &[]))?;
-            let caps = capabilities.unwrap_or_default();
-            socket.set_agent(config::AgentConfig { name: name.clone(), capabilities: caps.clone() });
-            let reply = b
-                .socket_request(socket, "registerAgent", "registerAgent", &|id| {
-                    bridge_core::protocol::ClientFrame::Register(bridge_core::protocol::Register {
-                        id: id.clone(),
-                        agent: name.clone(),
-                        capabilities: caps.clone(),
-                        presence: true,
-                        takeover: true,
-                    })
-                    .to_json()
-                })
-                .await
-                .map_err(|e| resilience::to_js_error("registerAgent", &e))?;
-            Ok(reply)
-        })
+        promise(async move { ops::register_agent(&b, name, capabilities.unwrap_or_default()).await })
     }
 
     /// Sends `{to, messageType, content, priority?, expiresInMs?}` to an agent; resolves once
@@ -307,17 +278,14 @@ impl Bridge {
     #[wasm_bindgen(unchecked_return_type = "Promise<A2aAck>")]
     pub fn send_a2a(&self, #[wasm_bindgen(unchecked_param_type = "A2aMessage")] message: JsValue) -> Promise {
         let b = Rc::clone(&self.inner);
-        promise(async move {
-            let msg = bridge::A2aMessage::from_js(&message)?;
-            b.send_a2a(bridge_core::retry::names::SEND_A2A_MESSAGE, msg).await
-        })
+        promise(async move { ops::send(&b, ops::A2aMessage::from_js(&message)?).await })
     }
 
     /// Lists agents (optionally only those with `capability`).
     #[wasm_bindgen(unchecked_return_type = "Promise<AgentInfo[]>")]
     pub fn discover(&self, capability: Option<String>) -> Promise {
         let b = Rc::clone(&self.inner);
-        promise(async move { webmcp::discover(&b, "discoverAgents", capability).await })
+        promise(async move { ops::discover(&b, ops::DISCOVER, capability).await })
     }
 
     /// Sends a message to every other online agent; resolves with `{recipients}`.
@@ -328,7 +296,7 @@ impl Bridge {
         #[wasm_bindgen(unchecked_param_type = "unknown")] content: JsValue,
     ) -> Promise {
         let b = Rc::clone(&self.inner);
-        promise(async move { webmcp::broadcast(&b, "broadcast", message_type, content).await })
+        promise(async move { ops::broadcast(&b, ops::BROADCAST, message_type, content).await })
     }
 
     /// Calls `callback(message)` for each agent message; the message is acknowledged after the
@@ -338,7 +306,7 @@ impl Bridge {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(message: AgentMessage) => void | Promise<void>")] callback: Function,
     ) -> Result<(), JsValue> {
-        self.inner.events.add("message", callback).map_err(|m| js::coded_error("limit_exceeded", &m, None, &[]))
+        self.inner.events.add("message", callback).map_err(|m| Code::LimitExceeded.error(&m))
     }
 
     /// `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker.
@@ -418,9 +386,7 @@ impl Bridge {
     #[wasm_bindgen(unchecked_return_type = "Promise<{ text: string; model: unknown; usage: unknown }>")]
     pub fn prompt(&self, #[wasm_bindgen(unchecked_param_type = "Prompt")] input: JsValue) -> Promise {
         let b = Rc::clone(&self.inner);
-        promise(async move {
-            llm::prompt(&b, bridge_core::retry::names::SEND_LLM_PROMPT, llm::Prompt::from_js(&input)?).await
-        })
+        promise(async move { ops::prompt(&b, &input).await })
     }
 
     /// Everything the bridge knows: health, breakers, retry metrics, sockets, WebMCP.
@@ -457,14 +423,9 @@ impl Bridge {
     ) -> Result<(), JsValue> {
         const KINDS: [&str; 6] = ["health", "reset", "message", "presence", "node", "recovered"];
         if !KINDS.contains(&kind) {
-            return Err(js::coded_error(
-                "invalid_argument",
-                &format!("unknown event \"{kind}\"; use one of {KINDS:?}"),
-                None,
-                &[],
-            ));
+            return Err(Code::InvalidArgument.error(&format!("unknown event \"{kind}\"; use one of {KINDS:?}")));
         }
-        self.inner.events.add(kind, callback).map_err(|m| js::coded_error("limit_exceeded", &m, None, &[]))
+        self.inner.events.add(kind, callback).map_err(|m| Code::LimitExceeded.error(&m))
     }
 
     /// Removes a listener added with `addEventListener`.
@@ -499,7 +460,7 @@ impl Bridge {
     pub fn send_report(&self) -> Promise {
         let b = Rc::clone(&self.inner);
         promise(async move {
-            health::send_report(&b, false).await.map_err(|m| js::coded_error("report_failed", &m, None, &[]))?;
+            health::send_report(&b, false).await.map_err(|m| Code::ReportFailed.error(&m))?;
             Ok(JsValue::from(b.report_seq.get() as f64))
         })
     }
@@ -512,7 +473,7 @@ impl Bridge {
     pub fn register_webmcp_tools(&self) -> Result<JsValue, JsValue> {
         let (names, provider) = webmcp::register_builtin(&self.inner)?;
         let list: js_sys::Array = names.iter().map(|n| JsValue::from(n.as_str())).collect();
-        let provider = provider.map_or(JsValue::NULL, |p| webmcp::provider_name(p).into());
+        let provider = provider.map_or(JsValue::NULL, |p| model_context::provider_name(p).into());
         js_sys::Reflect::set(&list, &"provider".into(), &provider)?;
         Ok(list.into())
     }

@@ -7,6 +7,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 use crate::bridge::Bridge;
+use crate::js::Code;
 use crate::platform;
 use crate::resilience::{self, Attempt};
 
@@ -23,7 +24,7 @@ pub(crate) struct Prompt {
 
 impl Prompt {
     pub(crate) fn from_js(v: &JsValue) -> Result<Self, JsValue> {
-        let invalid = |m: String| crate::js::coded_error("invalid_argument", &m, None, &[]);
+        let invalid = |m: String| Code::InvalidArgument.error(&m);
         let mut o = crate::read::Obj::new(v, "prompt")
             .map_err(invalid)?
             .ok_or_else(|| invalid("prompt: give {prompt: \"...\"}".into()))?;
@@ -103,8 +104,8 @@ struct ChatMessage<'a> {
     content: &'a str,
 }
 
-/// Sends `p` as tool `tool`; resolves with `{text, model, usage}`.
-pub(crate) async fn prompt(bridge: &Bridge, tool: &str, p: Prompt) -> Result<JsValue, JsValue> {
+/// Sends `p` as tool `tool` under policy `policy`; resolves with `{text, model, usage}`.
+pub(crate) async fn prompt(bridge: &Bridge, tool: &str, policy: &str, p: Prompt) -> Result<JsValue, JsValue> {
     let mut messages = Vec::new();
     if let Some(s) = &p.system_prompt {
         messages.push(ChatMessage { role: "system", content: s });
@@ -115,7 +116,7 @@ pub(crate) async fn prompt(bridge: &Bridge, tool: &str, p: Prompt) -> Result<JsV
         serde_json::to_string(&Chat { model: &model, messages, temperature: p.temperature, max_tokens: p.max_tokens })
             .map_err(crate::js::error)?;
     let token = bridge.config.token.clone();
-    let policy = Some(*bridge.resilience.borrow().policies.get(crate::webmcp::policy_for(&bridge.resilience, tool)));
+    let policy = Some(*bridge.resilience.borrow().policies.get(policy));
     let stopped = Box::pin(bridge.lifetime().stopped());
     let (result, ran) = resilience::run(&bridge.resilience, tool, tool, policy, stopped, &mut |_| {
         // The page's endpoint, or the current node's proxy; on a node, it follows a failover.

@@ -17,25 +17,28 @@ use bridge_core::time::Millis;
 use bridge_core::vecmap::VecMap;
 use wasm_bindgen::JsValue;
 
+use crate::js::Code;
 use crate::platform::{self, WebClock, WebSleeper};
 
 /// Budgets kept by policy name; further names share the last one.
 const MAX_BUDGETS: usize = 64;
 
-/// A failed attempt: the classified failure and the JS value behind it, if any.
+/// A failed attempt: the classified failure, the JS value behind it, if any, and the
+/// bridge's own code when the bridge itself refused (`outbox_full`, `stopped`, ...).
 #[derive(Debug, Clone)]
 pub(crate) struct Attempt {
     pub(crate) failure: Failure,
     pub(crate) cause: Option<JsValue>,
+    pub(crate) refusal: Option<Code>,
 }
 
 impl Attempt {
     pub(crate) fn new(failure: Failure) -> Self {
-        Self { failure, cause: None }
+        Self { failure, cause: None, refusal: None }
     }
 
     pub(crate) fn with_cause(failure: Failure, cause: JsValue) -> Self {
-        Self { failure, cause: Some(cause) }
+        Self { failure, cause: Some(cause), refusal: None }
     }
 }
 
@@ -207,12 +210,9 @@ pub(crate) fn describe(e: &RetryError<Attempt>) -> String {
 /// bridge's own refusal such as `outbox_full`), `cause` the last attempt's error.
 pub(crate) fn to_js_error(tool: &str, e: &RetryError<Attempt>) -> JsValue {
     let last = e.last_error();
-    let local = last.and_then(|a| match &a.failure {
-        Failure::Other { message, retryable: false } if message.starts_with("outbox_full") => Some("outbox_full"),
-        Failure::Other { message, retryable: false } if message.starts_with("stopped") => Some("stopped"),
-        _ => None,
-    });
-    let code = local.unwrap_or(e.code());
+    // The bridge's own final refusals keep their code; everything else is the retry outcome's.
+    let local = last.and_then(|a| a.refusal.filter(|_| !a.failure.is_transient()));
+    let code = local.map_or(e.code(), Code::as_str);
     let message = format!("{tool}: {}", describe(e));
     let cause = last.and_then(|a| a.cause.clone()).or_else(|| {
         last.map(|a| {
@@ -248,7 +248,10 @@ pub(crate) fn failure_code(f: &Failure) -> &'static str {
     }
 }
 
-/// The bridge's own refusal, as a non-retryable failure whose message starts with `code`.
-pub(crate) fn local_refusal(code: &str, message: &str) -> Attempt {
-    Attempt::new(Failure::Other { message: format!("{code}: {message}"), retryable: false })
+/// The bridge's own refusal with `code` (retryable only for `leader_changed`: the request
+/// goes again through the new leading tab).
+pub(crate) fn local_refusal(code: Code, message: &str) -> Attempt {
+    let retryable = code == Code::LeaderChanged;
+    let failure = Failure::Other { message: format!("{}: {message}", code.as_str()), retryable };
+    Attempt { failure, cause: None, refusal: Some(code) }
 }

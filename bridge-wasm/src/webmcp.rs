@@ -1,107 +1,25 @@
-//! WebMCP: the bridge's tools for AI agents on `document.modelContext`.
+//! WebMCP: the bridge's tools for AI agents on the page's model context.
 //!
-//! Each tool runs under its own breaker and shows in the metrics under its own
-//! name; its retry policy is the one configured under its name, else the
-//! built-in policy of what it does (`send_llm_prompt` → `sendLLMPrompt`, …).
+//! A tool that runs one of the page's operations runs it under the operation's
+//! name (`send_a2a_message` as `sendA2AMessage`, see `ops`): one policy, one
+//! breaker and one metrics entry whether the page or an agent calls it. A page
+//! tool (`registerTool`) runs under its own name.
 //! Results are `{content: [{type: "text", text}]}`; failures are results with
 //! `isError: true` and the error code in the text. Every tool is registered
 //! with one `AbortSignal`, so `stop()` unregisters them all at once.
 
 use std::rc::Rc;
 
-use bridge_core::protocol::{self, ClientFrame};
 use bridge_core::report::WebMcpProvider;
-use bridge_core::retry::names;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::bridge::{A2aMessage, Bridge, Inner};
-use crate::resilience::{self, Shared};
-use crate::socket::outbound;
-
-/// The page's model context and where it comes from: `document.modelContext`
-/// (the browser's, or a polyfill's), else `navigator.modelContext` (Chromium
-/// builds from before the getter moved to `Document`). Looked up at each use,
-/// so a polyfill loaded after the bridge is found too.
-pub(crate) fn model_context() -> Option<(JsValue, WebMcpProvider)> {
-    let window: JsValue = web_sys::window()?.into();
-    let with_register = |owner: &JsValue| {
-        let mc = crate::js::get(owner, "modelContext")?;
-        let register = crate::js::get(&mc, "registerTool").filter(|f| f.is_function())?;
-        Some((mc, register.unchecked_into::<js_sys::Function>()))
-    };
-    let document = crate::js::get(&window, "document");
-    if let Some((mc, register)) = document.as_ref().and_then(&with_register) {
-        // A browser's own methods print as `[native code]`; a script's print their source.
-        let native = String::from(register.to_string()).contains("[native code]");
-        return Some((mc, if native { WebMcpProvider::Native } else { WebMcpProvider::Polyfill }));
-    }
-    let navigator = crate::js::get(&window, "navigator")?;
-    with_register(&navigator).map(|(mc, _)| (mc, WebMcpProvider::Navigator))
-}
-
-/// The provider's name as the page sees it (`state().webmcp.provider`).
-pub(crate) fn provider_name(p: WebMcpProvider) -> &'static str {
-    match p {
-        WebMcpProvider::Native => "native",
-        WebMcpProvider::Navigator => "navigator",
-        WebMcpProvider::Polyfill => "polyfill",
-    }
-}
-
-type Execute = Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>;
-
-/// Registered tools and what unregisters them.
-#[derive(Default)]
-pub(crate) struct WebMcp {
-    requested: bool,
-    controller: Option<web_sys::AbortController>,
-    tools: Vec<(String, Execute)>,
-}
-
-impl std::fmt::Debug for WebMcp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebMcp").field("requested", &self.requested).field("tools", &self.names()).finish()
-    }
-}
-
-impl WebMcp {
-    pub(crate) fn names(&self) -> Vec<String> {
-        self.tools.iter().map(|(n, _)| n.clone()).collect()
-    }
-
-    pub(crate) fn requested(&self) -> bool {
-        self.requested
-    }
-
-    /// Unregisters every tool (aborting their signal) and releases the callbacks.
-    pub(crate) fn unregister_all(&mut self) {
-        if let Some(c) = self.controller.take() {
-            c.abort();
-        }
-        self.tools.clear();
-    }
-
-    fn signal(&mut self) -> Result<web_sys::AbortSignal, JsValue> {
-        if self.controller.is_none() {
-            self.controller = Some(web_sys::AbortController::new()?);
-        }
-        Ok(self.controller.as_ref().map(|c| c.signal()).expect("created above"))
-    }
-}
-
-/// The policy a tool runs under: its own if configured, else the built-in one of what it does.
-pub(crate) fn policy_for<'a>(shared: &Shared, tool: &'a str) -> &'a str {
-    if shared.borrow().policies.named().any(|(n, _)| n == tool) {
-        return tool;
-    }
-    match tool {
-        "send_llm_prompt" => names::SEND_LLM_PROMPT,
-        "send_a2a_message" | "a2a_broadcast" | "discover_a2a_agents" => names::SEND_A2A_MESSAGE,
-        _ => tool,
-    }
-}
+use crate::bridge::{Bridge, Inner};
+use crate::js::Code;
+use crate::model_context::{Execute, model_context};
+use crate::ops::{self, A2aMessage};
+use crate::resilience;
 
 /// The built-in tools: name, description, input schema (JSON, parsed by the engine).
 const BUILTIN: [(&str, &str, &str); 7] = [
@@ -200,12 +118,7 @@ async fn run_builtin(bridge: Bridge, name: String, input: JsValue) -> Result<JsV
                 && breakers.is_empty()
             {
                 let known: Vec<_> = report.breakers.iter().map(|b| b.name.as_str()).collect();
-                return Err(crate::js::coded_error(
-                    "not_found",
-                    &format!("no breaker named \"{n}\"; known: {}", known.join(", ")),
-                    None,
-                    &[],
-                ));
+                return Err(Code::NotFound.error(&format!("no breaker named \"{n}\"; known: {}", known.join(", "))));
             }
             record_local(&bridge, &name);
             #[derive(serde::Serialize)]
@@ -215,18 +128,22 @@ async fn run_builtin(bridge: Bridge, name: String, input: JsValue) -> Result<JsV
             }
             crate::js::to_js(&Status { health: &report.health, breakers })
         }
-        "send_a2a_message" => bridge.send_a2a(&name, A2aMessage::from_js(&input)?).await,
-        "discover_a2a_agents" => discover(&bridge, &name, arg("capability").and_then(|c| c.as_string())).await,
+        // The agent's tools run the page's operations, under the same names (see `ops`).
+        "send_a2a_message" => ops::send(&bridge, A2aMessage::from_js(&input)?).await,
+        "discover_a2a_agents" => {
+            ops::discover(&bridge, ops::DISCOVER, arg("capability").and_then(|c| c.as_string())).await
+        }
         "a2a_broadcast" => {
             let message_type = arg("message_type").and_then(|m| m.as_string()).unwrap_or_default();
-            broadcast(&bridge, &name, message_type, arg("content").unwrap_or(JsValue::NULL)).await
+            ops::broadcast(&bridge, ops::BROADCAST, message_type, arg("content").unwrap_or(JsValue::NULL)).await
         }
         "trigger_evolution" => {
             let timeout = arg("timeout_ms").and_then(|t| t.as_f64()).map(|t| t as u64);
-            request(&bridge, &name, "evolve".into(), arg("params").unwrap_or(JsValue::NULL), timeout).await
+            let params = arg("params").unwrap_or(JsValue::NULL);
+            ops::request(&bridge, ops::REQUEST, "evolve".into(), params, timeout).await
         }
-        "send_llm_prompt" => crate::llm::prompt(&bridge, &name, crate::llm::Prompt::from_js(&input)?).await,
-        other => Err(crate::js::coded_error("not_found", &format!("no built-in tool {other}"), None, &[])),
+        "send_llm_prompt" => ops::prompt(&bridge, &input).await,
+        other => Err(Code::NotFound.error(&format!("no built-in tool {other}"))),
     }
 }
 
@@ -240,77 +157,6 @@ fn record_local(bridge: &Inner, tool: &str) {
         outcome: bridge_core::retry::Outcome::Succeeded,
     };
     bridge.resilience.borrow_mut().metrics.record(tool, &summary, None);
-}
-
-/// `discover` under `tool`.
-pub(crate) async fn discover(bridge: &Bridge, tool: &str, capability: Option<String>) -> Result<JsValue, JsValue> {
-    let socket =
-        bridge.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-    let policy = policy_for(&bridge.resilience, tool);
-    let reply = bridge
-        .socket_request(socket, tool, policy, &|id| {
-            ClientFrame::Discover(protocol::Discover { id: id.clone(), capability: capability.clone() }).to_json()
-        })
-        .await
-        .map_err(|e| resilience::to_js_error(tool, &e))?;
-    Ok(crate::js::get(&reply, "agents").unwrap_or(reply))
-}
-
-/// `broadcast` under `tool`.
-pub(crate) async fn broadcast(
-    bridge: &Bridge,
-    tool: &str,
-    message_type: String,
-    content: JsValue,
-) -> Result<JsValue, JsValue> {
-    let socket =
-        bridge.agents().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-    protocol::rules::check_label("message_type", &message_type)
-        .map_err(|m| crate::js::coded_error("invalid_argument", &m, None, &[]))?;
-    let content = crate::js::to_json(&content)?;
-    let policy = policy_for(&bridge.resilience, tool);
-    let reply = bridge
-        .socket_request(socket, tool, policy, &|id| outbound::broadcast(id, &message_type, &content))
-        .await
-        .map_err(|e| resilience::to_js_error(tool, &e))?;
-    Ok(reply)
-}
-
-/// An evolution `request` under `tool`; resolves with the handler's result.
-pub(crate) async fn request(
-    bridge: &Bridge,
-    tool: &str,
-    action: String,
-    params: JsValue,
-    timeout_ms: Option<u64>,
-) -> Result<JsValue, JsValue> {
-    let socket =
-        bridge.evolution().map_err(|a| crate::js::coded_error("not_configured", &a.failure.describe(), None, &[]))?;
-    protocol::rules::check_topic(&action).map_err(|m| crate::js::coded_error("invalid_argument", &m, None, &[]))?;
-    let params = if params.is_undefined() || params.is_null() { None } else { Some(crate::js::to_json(&params)?) };
-    let policy = policy_for(&bridge.resilience, tool);
-    let reply = bridge
-        .kept_request(socket, tool, policy, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
-        .await
-        .map_err(|e| resilience::to_js_error(tool, &e))?;
-    // A `response`: ok with a result, or the handler's own error.
-    if crate::js::get(&reply, "ok").and_then(|v| v.as_bool()) == Some(true) {
-        return Ok(crate::js::get(&reply, "result").unwrap_or(JsValue::NULL));
-    }
-    let error = crate::js::get(&reply, "error");
-    let code = error
-        .as_ref()
-        .and_then(|e| crate::js::get(e, "code"))
-        .and_then(|c| c.as_string())
-        .unwrap_or_else(|| "error".into());
-    let message =
-        error.as_ref().and_then(|e| crate::js::get(e, "message")).and_then(|c| c.as_string()).unwrap_or_default();
-    Err(crate::js::coded_error(
-        "handler_error",
-        &format!("the handler failed: {code}: {message}"),
-        None,
-        &[("response", reply)],
-    ))
 }
 
 fn register_one(
@@ -338,14 +184,14 @@ fn register_one(
             }
         });
     }
-    bridge.webmcp.borrow_mut().tools.push((name.to_owned(), execute));
+    bridge.webmcp.borrow_mut().add(name, execute);
     Ok(())
 }
 
 /// Registers the built-in tools; returns their names (empty when WebMCP is absent)
 /// and the provider they went to.
 pub(crate) fn register_builtin(bridge: &Bridge) -> Result<(Vec<String>, Option<WebMcpProvider>), JsValue> {
-    bridge.webmcp.borrow_mut().requested = true;
+    bridge.webmcp.borrow_mut().request();
     let Some((mc, provider)) = model_context() else { return Ok((Vec::new(), None)) };
     let signal = bridge.webmcp.borrow_mut().signal()?;
     let already = bridge.webmcp.borrow().names();
@@ -358,7 +204,7 @@ pub(crate) fn register_builtin(bridge: &Bridge) -> Result<(Vec<String>, Option<W
         let execute =
             Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(move |input: JsValue, _opts: JsValue| {
                 let b = Rc::clone(&b);
-                crate::promise(async move { Ok(to_result(run_builtin(b, name.to_owned(), input).await)) })
+                crate::js::promise(async move { Ok(to_result(run_builtin(b, name.to_owned(), input).await)) })
             });
         register_one(bridge, &mc, &signal, name, description, &js_sys::JSON::parse(schema)?, execute)?;
         names.push(name.to_owned());
@@ -370,7 +216,7 @@ pub(crate) fn register_builtin(bridge: &Bridge) -> Result<(Vec<String>, Option<W
 /// Registers a page tool `descriptor` (`{name, description, inputSchema, execute}`), wrapped
 /// in its own breaker and a policy (options `{policy: {maxRetries, ...}}`).
 pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options: &JsValue) -> Result<bool, JsValue> {
-    let invalid = |m: &str| crate::js::coded_error("invalid_argument", m, None, &[]);
+    let invalid = |m: &str| Code::InvalidArgument.error(m);
     let name = crate::js::get(descriptor, "name")
         .and_then(|n| n.as_string())
         .ok_or_else(|| invalid("registerTool: descriptor.name is required"))?;
@@ -392,7 +238,7 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
             .apply_overrides([(name.as_str(), &ov)])
             .map_err(|e| invalid(&format!("registerTool: options.policy: {e}")))?;
     }
-    bridge.webmcp.borrow_mut().requested = true;
+    bridge.webmcp.borrow_mut().request();
     let Some((mc, _)) = model_context() else { return Ok(false) };
     let signal = bridge.webmcp.borrow_mut().signal()?;
     let b = Rc::clone(bridge);
@@ -400,7 +246,7 @@ pub(crate) fn register_page_tool(bridge: &Bridge, descriptor: &JsValue, options:
     let execute =
         Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(move |input: JsValue, opts: JsValue| {
             let (b, tool, f) = (Rc::clone(&b), tool.clone(), page_execute.clone());
-            crate::promise(async move {
+            crate::js::promise(async move {
                 let (result, _) = resilience::run(&b.resilience, &tool, &tool, None, resilience::never(), &mut |_| {
                     let value = f.call2(&JsValue::NULL, &input, &opts);
                     Box::pin(async move {

@@ -29,6 +29,7 @@ use js_sys::Function;
 use crate::backends::Backends;
 use crate::config::AgentConfig;
 use crate::events::Events;
+use crate::js::Code;
 use crate::lifecycle;
 use crate::platform::{self, Lifetime, Signal};
 use crate::resilience::{self, Attempt, Shared, local_refusal};
@@ -259,10 +260,9 @@ impl Socket {
             match self.share.forward(self.kind.name(), &key, &frame).await {
                 Forwarded::Reply(Ok(v)) => return Ok(v),
                 Forwarded::Reply(Err((code, message, retryable))) => {
-                    return Err(if code == "outbox_full" || code == "stopped" {
-                        local_refusal(&code, &message)
-                    } else {
-                        Attempt::new(Failure::Server { code, message, retryable, retry_after_ms: None })
+                    return Err(match Code::parse(&code) {
+                        Some(code) => local_refusal(code, &message),
+                        None => Attempt::new(Failure::Server { code, message, retryable, retry_after_ms: None }),
                     });
                 }
                 // The leader changed (maybe to this tab): again, same id.
@@ -278,11 +278,11 @@ impl Socket {
         let key = {
             let mut i = self.inner.borrow_mut();
             if i.replaced {
-                return Err(local_refusal("stopped", "another connection took this agent's name (4409)"));
+                return Err(local_refusal(Code::Stopped, "another connection took this agent's name (4409)"));
             }
             if i.outbox.len() >= self.outbox_limit as usize {
                 return Err(local_refusal(
-                    "outbox_full",
+                    Code::OutboxFull,
                     &format!("{} requests are already waiting on the {} socket", self.outbox_limit, self.kind.name()),
                 ));
             }
@@ -296,7 +296,7 @@ impl Socket {
         let _cleanup = OutboxEntry { socket: self, key };
         match rx.await {
             Ok(reply) => reply,
-            Err(_) => Err(local_refusal("stopped", "the bridge stopped")),
+            Err(_) => Err(local_refusal(Code::Stopped, "the bridge stopped")),
         }
     }
 
@@ -540,7 +540,7 @@ impl Socket {
                 i.replaced = true;
                 for (_, (_, o)) in std::mem::take(&mut i.outbox) {
                     if let Some(tx) = o.reply {
-                        let _ = tx.send(Err(local_refusal("stopped", "another connection took this agent's name")));
+                        let _ = tx.send(Err(local_refusal(Code::Stopped, "another connection took this agent's name")));
                     }
                 }
             }
@@ -572,8 +572,7 @@ impl Socket {
         let outbox = std::mem::take(&mut self.inner.borrow_mut().outbox);
         for (_, (_, o)) in outbox {
             if let Some(tx) = o.reply {
-                let again = Failure::Other { message: "leader_changed: another tab leads now".into(), retryable: true };
-                let _ = tx.send(Err(Attempt::new(again)));
+                let _ = tx.send(Err(local_refusal(Code::LeaderChanged, "another tab leads now")));
             }
         }
     }
@@ -583,7 +582,7 @@ impl Socket {
         let outbox = std::mem::take(&mut self.inner.borrow_mut().outbox);
         for (_, (_, o)) in outbox {
             if let Some(tx) = o.reply {
-                let _ = tx.send(Err(local_refusal("stopped", "the bridge stopped")));
+                let _ = tx.send(Err(local_refusal(Code::Stopped, "the bridge stopped")));
             }
         }
         self.set_state(SocketState::Stopped);

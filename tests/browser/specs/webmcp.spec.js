@@ -99,12 +99,25 @@ test("an agent calls the bridge's tools through document.modelContext", async ({
   expect(noHandler.isError).toBe(true);
   expect(noHandler.content[0].text).toMatch(/^(retries_exhausted|retry_budget_exhausted|deadline_exceeded): .*no_handler/);
 
-  // Each tool shows in the metrics under its own name.
+  // Each tool runs under its operation's name, the one the page's own method uses: one policy,
+  // one breaker, one metrics entry whoever calls it.
+  const OPERATION = {
+    send_a2a_message: "sendA2AMessage",
+    send_llm_prompt: "sendLLMPrompt",
+    discover_a2a_agents: "discoverAgents",
+    trigger_evolution: "evolutionRequest",
+  };
   const after = JSON.parse((await execute(page, "get_os_state", { sections: ["retry"] })).content[0].text);
-  for (const name of ["send_a2a_message", "send_llm_prompt", "discover_a2a_agents", "trigger_evolution"]) {
-    expect(after.retry.operations[name], name).toBeTruthy();
+  for (const [tool, op] of Object.entries(OPERATION)) {
+    expect(after.retry.operations[op], `${tool} as ${op}`).toBeTruthy();
+    expect(after.retry.operations[tool], `no separate entry for ${tool}`).toBeUndefined();
   }
-  expect(after.retry.operations.trigger_evolution.failures).toBe(1);
+  expect(after.retry.operations.evolutionRequest.failures).toBe(1);
+  const calls = after.retry.operations.discoverAgents.calls;
+  await page.evaluate(() => window.bridge.discover("native"));
+  const again = JSON.parse((await execute(page, "get_os_state", { sections: ["retry", "breakers"] })).content[0].text);
+  expect(again.retry.operations.discoverAgents.calls, "the page's discover() adds to the same entry").toBe(calls + 1);
+  expect(again.breakers.map((b) => b.name).filter((n) => /discover/i.test(n))).toEqual(["discoverAgents"]);
 
   // stop() unregisters every tool.
   await page.evaluate(() => window.bridge.stop());
