@@ -206,10 +206,10 @@ export interface FetchOptions { tool?: string; signal?: AbortSignal }
 export interface Prompt { prompt: string; model?: string; temperature?: number; max_tokens?: number; system_prompt?: string }
 
 /**
- * Every failure the bridge reports is an Error with a stable `code`:
- * circuit_open, retries_exhausted, deadline_exceeded, permanent, cancelled,
- * retry_budget_exhausted, outbox_full, stopped, not_configured, invalid_config,
- * invalid_argument, handler_error, not_found.
+ * Every failure the bridge reports is an Error with a stable `code`. Outcomes of retried
+ * operations: circuit_open, retries_exhausted, deadline_exceeded, permanent, cancelled,
+ * retry_budget_exhausted. The bridge's own: invalid_argument, invalid_config, not_configured,
+ * not_found, limit_exceeded, report_failed, handler_error, outbox_full, stopped, leader_changed.
  */
 export interface BridgeError extends Error {
   code: string;

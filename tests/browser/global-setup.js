@@ -54,8 +54,13 @@ const VENDOR = {
 function startPages(backend) {
   const dir = path.join(here, "pages");
   const server = http.createServer((req, res) => {
-    const vendored = VENDOR[new URL(req.url, "http://x").pathname];
-    if (vendored) {
+    const pathname = new URL(req.url, "http://x").pathname;
+    // cockatiel's ES modules import each other by relative path: serve its dist/ folder.
+    const cockatiel = pathname.match(/^\/vendor\/cockatiel\/([\w/.-]+\.js)$/);
+    const vendored =
+      VENDOR[pathname] ??
+      (cockatiel && !cockatiel[1].includes("..") ? path.join(here, "node_modules/cockatiel/dist", cockatiel[1]) : null);
+    if (vendored && fs.existsSync(vendored)) {
       res.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" });
       return res.end(fs.readFileSync(vendored));
     }
