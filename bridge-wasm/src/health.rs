@@ -210,7 +210,8 @@ pub(crate) async fn send_report(bridge: &Bridge, until_offline: bool) -> Result<
     }
 }
 
-/// Reports at every interval and soon after every change, until the bridge stops.
+/// Reports at every interval and soon after every change, until the bridge stops (a
+/// leading tab also tells the others its state then, even with `report: false`).
 pub(crate) async fn report(bridge: Bridge) {
     let every = Duration::from_millis(bridge.config.report_interval_ms);
     loop {
@@ -220,7 +221,8 @@ pub(crate) async fn report(bridge: Bridge) {
         if bridge.share.is_leader() {
             bridge.announce().await;
         }
-        if !bridge.share.is_follower()
+        if bridge.config.report
+            && !bridge.share.is_follower()
             && let Err(e) = send_report(&bridge, true).await
         {
             crate::js::warn("sending the state report failed", &JsValue::from(e));

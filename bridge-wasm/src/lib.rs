@@ -197,7 +197,8 @@ impl Bridge {
                 lifetime.spawn(Rc::clone(s).maintain());
             }
             lifetime.spawn(health::poll(Rc::clone(&b)));
-            if b.config.report {
+            // Reports (when configured), and a leading tab's word to the others.
+            if b.config.report || b.share.role() != share::Role::Alone {
                 lifetime.spawn(health::report(Rc::clone(&b)));
             }
             Ok(JsValue::UNDEFINED)
