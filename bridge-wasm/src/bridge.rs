@@ -288,45 +288,38 @@ impl Inner {
     }
 
     /// A request over a socket, under `tool`'s policy and breaker, with one id for every
-    /// attempt (the server deduplicates, so it takes effect once).
+    /// attempt (the server deduplicates, so it takes effect once). With `keep`, the request is
+    /// also kept in IndexedDB until it settles, so that a reload or a crash does not lose it
+    /// (agent messages, evolution requests).
     pub(crate) async fn socket_request(
         self: &Rc<Self>,
         socket: &Rc<Socket>,
         tool: &str,
         policy: &str,
+        keep: bool,
         make: &dyn Fn(&Id) -> String,
     ) -> Result<JsValue, RetryError<Attempt>> {
         let id = socket.new_id();
         let frame = make(&id);
-        self.run_request(socket, tool, policy, id, frame).await
-    }
-
-    /// [`Self::socket_request`], with the request also kept in IndexedDB until it settles, so
-    /// that a reload or a crash does not lose it (agent messages, evolution requests).
-    pub(crate) async fn kept_request(
-        self: &Rc<Self>,
-        socket: &Rc<Socket>,
-        tool: &str,
-        policy: &str,
-        make: &dyn Fn(&Id) -> String,
-    ) -> Result<JsValue, RetryError<Attempt>> {
-        let id = socket.new_id();
-        let frame = make(&id);
-        let Id::Str(key) = &id else { return self.run_request(socket, tool, policy, id, frame).await };
-        let entry = Entry {
-            id: key.clone(),
-            bridge: self.config.bridge_id.clone(),
-            agent: socket.agent_name().unwrap_or_default(),
-            instance: self.instance.clone(),
-            socket: socket.kind.name().to_owned(),
-            tool: tool.to_owned(),
-            frame: frame.clone(),
-            created: platform::unix_ms() as f64,
+        let kept = match &id {
+            Id::Str(key) if keep => self
+                .persist
+                .keep(&Entry {
+                    id: key.clone(),
+                    bridge: self.config.bridge_id.clone(),
+                    agent: socket.agent_name().unwrap_or_default(),
+                    instance: self.instance.clone(),
+                    socket: socket.kind.name().to_owned(),
+                    tool: tool.to_owned(),
+                    frame: frame.clone(),
+                    created: platform::unix_ms() as f64,
+                })
+                .then(|| key.clone()),
+            _ => None,
         };
-        let kept = self.persist.keep(&entry);
-        let result = self.run_request(socket, tool, policy, id.clone(), frame).await;
-        if kept {
-            self.persist.forget(key);
+        let result = self.run_request(socket, tool, policy, id, frame).await;
+        if let Some(key) = kept {
+            self.persist.forget(&key);
         }
         result
     }

@@ -54,7 +54,7 @@ pub(crate) async fn register_agent(
     protocol::rules::check_agent(&name).map_err(|m| Code::InvalidArgument.error(&m))?;
     socket.set_agent(crate::config::AgentConfig { name: name.clone(), capabilities: capabilities.clone() });
     bridge
-        .socket_request(socket, REGISTER, policy_for(&bridge.resilience, REGISTER), &|id| {
+        .socket_request(socket, REGISTER, policy_for(&bridge.resilience, REGISTER), false, &|id| {
             ClientFrame::Register(protocol::Register {
                 id: id.clone(),
                 agent: name.clone(),
@@ -72,7 +72,7 @@ pub(crate) async fn register_agent(
 pub(crate) async fn send(bridge: &Bridge, msg: A2aMessage) -> Result<JsValue, JsValue> {
     let socket = bridge.agents().map_err(not_configured)?;
     bridge
-        .kept_request(socket, SEND, policy_for(&bridge.resilience, SEND), &|id| {
+        .socket_request(socket, SEND, policy_for(&bridge.resilience, SEND), true, &|id| {
             outbound::send(id, &msg.to, &msg.message_type, &msg.content_json, msg.priority, msg.expires_in_ms)
         })
         .await
@@ -90,7 +90,7 @@ pub(crate) async fn discover(bridge: &Bridge, tool: &str, capability: Option<Str
     let socket = bridge.agents().map_err(not_configured)?;
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, &|id| {
+        .socket_request(socket, tool, policy, false, &|id| {
             ClientFrame::Discover(protocol::Discover { id: id.clone(), capability: capability.clone() }).to_json()
         })
         .await
@@ -110,7 +110,7 @@ pub(crate) async fn broadcast(
     let content = crate::js::to_json(&content)?;
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .socket_request(socket, tool, policy, &|id| outbound::broadcast(id, &message_type, &content))
+        .socket_request(socket, tool, policy, false, &|id| outbound::broadcast(id, &message_type, &content))
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
     Ok(reply)
@@ -129,7 +129,7 @@ pub(crate) async fn request(
     let params = if params.is_undefined() || params.is_null() { None } else { Some(crate::js::to_json(&params)?) };
     let policy = policy_for(&bridge.resilience, tool);
     let reply = bridge
-        .kept_request(socket, tool, policy, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
+        .socket_request(socket, tool, policy, true, &|id| outbound::request(id, &action, params.as_deref(), timeout_ms))
         .await
         .map_err(|e| resilience::to_js_error(tool, &e))?;
     // A `response`: ok with a result, or the handler's own error.

@@ -10,20 +10,12 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { nativeAgent } from "./helpers.js";
+import { freePort, nativeAgent } from "./helpers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
 const natsBin = process.env.BRIDGE_NATS_SERVER || path.join(root, "xtask/nats/venv/bin/nats-server");
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Resolves once `child` printed `line` on stdout; rejects if it exits first or after 15 s. */
 const printed = (child, pattern, what) =>

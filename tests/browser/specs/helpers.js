@@ -1,6 +1,56 @@
 // Shared helpers for the browser specs.
 import { expect } from "@playwright/test";
+import { spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+/** The backend binary the suite tests (debug by default). */
+export const backendBin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
+
+/** A free loopback port (for a backend a test starts, stops and starts again on the same port). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Starts a backend of its own on `port` with `args`; resolves once it listens, with its child and base URL. */
+export async function startBackend(port, args = []) {
+  const child = spawn(backendBin, ["--port", String(port), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the backend did not start within 15 s")), 15_000);
+    child.stdout.on("data", (c) => String(c).includes("listening on") && (clearTimeout(timer), resolve()));
+    child.on("exit", (code) => reject(new Error(`the backend exited with ${code}`)));
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+
+/** Stops a backend gracefully (SIGTERM: it closes its sockets with 1001); resolves when it has exited. */
+export const stopBackend = (child) =>
+  new Promise((resolve) => {
+    child.once("exit", resolve);
+    child.kill("SIGTERM");
+  });
+
+/** The bridge's built-in WebMCP tools, in registration order. */
+export const BUILTIN_TOOLS = [
+  "get_os_state",
+  "reliability_get_status",
+  "send_a2a_message",
+  "discover_a2a_agents",
+  "a2a_broadcast",
+  "trigger_evolution",
+  "send_llm_prompt",
+];
 
 export const backendUrl = () => process.env.BRIDGE_URL;
 

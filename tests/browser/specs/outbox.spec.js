@@ -2,40 +2,9 @@
 // backend is down are kept in IndexedDB, claimed by the reloaded page, and
 // re-sent with the same ids when the backend is back: each delivered once.
 import { test, expect } from "@playwright/test";
-import { spawn } from "node:child_process";
-import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { nativeAgent, watchErrorsExcept } from "./helpers.js";
+import { freePort, nativeAgent, startBackend, stopBackend, watchErrorsExcept } from "./helpers.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
 const rand = () => Math.random().toString(36).slice(2, 8);
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function startBackend(port) {
-  const child = spawn(bin, ["--port", String(port)], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the backend did not start within 15 s")), 15_000);
-    child.stdout.on("data", (c) => String(c).includes("listening on") && (clearTimeout(timer), resolve()));
-    child.on("exit", (code) => reject(new Error(`the backend exited with ${code}`)));
-  });
-  return child;
-}
-
-const stop = (child) =>
-  new Promise((resolve) => {
-    child.once("exit", resolve);
-    child.kill("SIGTERM");
-  });
 
 let backend;
 test.afterEach(() => backend?.kill("SIGKILL"));
@@ -49,7 +18,7 @@ test("sends pending over a reload while the backend is down are each delivered o
   ]);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  backend = await startBackend(port);
+  backend = (await startBackend(port)).child;
   const recipient = `native-${rand()}`;
   let native = await nativeAgent(recipient, base);
 
@@ -58,7 +27,7 @@ test("sends pending over a reload while the backend is down are each delivered o
   await page.goto(url);
   await page.waitForFunction(() => window.ready && window.bridge.state().sockets.agents.state === "open", null, { timeout: 10_000 });
   native.close();
-  await stop(backend);
+  await stopBackend(backend);
   await page.waitForFunction(() => window.bridge.state().sockets.agents.state !== "open", null, { timeout: 10_000 });
 
   // Three messages wait for their ack; they are kept.
@@ -75,7 +44,7 @@ test("sends pending over a reload while the backend is down are each delivered o
 
   // The backend comes back with the recipient registered before the page may reconnect.
   await context.setOffline(true);
-  backend = await startBackend(port);
+  backend = (await startBackend(port)).child;
   native = await nativeAgent(recipient, base);
   await context.setOffline(false);
 

@@ -4,38 +4,10 @@
 // leads within 2 s, no event is lost, and a send pending at that moment is
 // acknowledged once.
 import { test, expect } from "@playwright/test";
-import { spawn } from "node:child_process";
-import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { nativeAgent, watchErrorsExcept } from "./helpers.js";
+import { freePort, nativeAgent, startBackend as startOn, watchErrorsExcept } from "./helpers.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
 const rand = () => Math.random().toString(36).slice(2, 8);
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function startBackend() {
-  const port = await freePort();
-  const child = spawn(bin, ["--port", String(port), "--demo"], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, RUST_LOG: "warn" },
-  });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the backend did not start within 15 s")), 15_000);
-    child.stdout.on("data", (c) => String(c).includes("listening on") && (clearTimeout(timer), resolve()));
-    child.on("exit", (code) => reject(new Error(`the backend exited with ${code}`)));
-  });
-  return { child, base: `http://127.0.0.1:${port}` };
-}
+const startBackend = async () => startOn(await freePort(), ["--demo"]);
 
 let backend;
 test.afterEach(() => backend?.child.kill("SIGKILL"));

@@ -5,21 +5,13 @@
 // builds), they go there. An agent calls them the way it calls native ones.
 import { test, expect } from "@playwright/test";
 import { WITHOUT_WEBMCP } from "../chromium.js";
-import { nativeAgent, watchErrors } from "./helpers.js";
+import { BUILTIN_TOOLS, nativeAgent, watchErrors } from "./helpers.js";
 
 test.use({ launchOptions: WITHOUT_WEBMCP });
 
 const rand = () => Math.random().toString(36).slice(2, 8);
 
-const BUILTIN = [
-  "get_os_state",
-  "reliability_get_status",
-  "send_a2a_message",
-  "discover_a2a_agents",
-  "a2a_broadcast",
-  "trigger_evolution",
-  "send_llm_prompt",
-];
+const BUILTIN = BUILTIN_TOOLS;
 
 async function openPage(page, agent, polyfill) {
   const query = polyfill ? `&polyfill=${polyfill}` : "";

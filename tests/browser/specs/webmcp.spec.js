@@ -2,7 +2,7 @@
 // document.modelContext.executeTool in Chromium with --enable-features=WebMCP,
 // on a page that imports the module like any user's page script.
 import { test, expect } from "@playwright/test";
-import { backendUrl, nativeAgent, watchErrors } from "./helpers.js";
+import { BUILTIN_TOOLS, backendUrl, nativeAgent, watchErrors } from "./helpers.js";
 
 const rand = () => Math.random().toString(36).slice(2, 8);
 
@@ -27,15 +27,7 @@ async function execute(page, name, input) {
   );
 }
 
-const BUILTIN = [
-  "get_os_state",
-  "reliability_get_status",
-  "send_a2a_message",
-  "discover_a2a_agents",
-  "a2a_broadcast",
-  "trigger_evolution",
-  "send_llm_prompt",
-];
+const BUILTIN = BUILTIN_TOOLS;
 
 test("an agent calls the bridge's tools through document.modelContext", async ({ page }) => {
   const errors = watchErrors(page);
