@@ -12,6 +12,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { backendBin, listeningAt } from "./backend.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -80,26 +81,12 @@ export default async function globalSetup() {
   const llm = await startLlmFixture();
   const llmUrl = `http://127.0.0.1:${llm.address().port}/v1/chat/completions`;
   process.env.LLM_FIXTURE_URL = llmUrl;
-  const bin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
   const www = process.env.BRIDGE_WWW || path.join(root, "www");
-  const child = spawn(bin, ["--port", "0", "--www", www, "--demo"], {
+  const child = spawn(backendBin, ["--port", "0", "--www", www, "--demo"], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", BRIDGE_LLM__UPSTREAM: `"${llmUrl}"` },
   });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${bin} did not report its address within 15 s`)), 15_000);
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const m = buffered.match(/listening on (http:\/\/[^\s/]+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`${bin} exited with ${code} before listening`)));
-    child.on("error", reject);
-  });
+  const url = await listeningAt(child);
   process.env.BRIDGE_URL = url;
   const pages = await startPages(url);
   process.env.PAGES_URL = `http://127.0.0.1:${pages.address().port}`;

@@ -6,10 +6,10 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { test, expect } from "@playwright/test";
+import { backendBin, listeningAt } from "../backend.js";
 import { backendUrl, watchErrors } from "./helpers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const BIN = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
 const WWW = process.env.BRIDGE_WWW || path.join(root, "www");
 /** Short, so one bridge goes stale within the test; the others report every REPORT_EVERY_MS, well inside it. */
 const STALE_AFTER_MS = 8_000;
@@ -20,24 +20,11 @@ const CONCURRENCY = 16;
 
 /** Starts a backend on 127.0.0.1:0 with `env`; resolves to {url, stop}. */
 async function startBackend(env) {
-  const child = spawn(BIN, ["--port", "0", "--www", WWW], {
+  const child = spawn(backendBin, ["--port", "0", "--www", WWW], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env },
   });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${BIN} did not report its address within 15 s`)), 15_000);
-    let buffered = "";
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      const m = buffered.match(/listening on (http:\/\/[^\s/]+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`${BIN} exited with ${code} before listening`)));
-    child.on("error", reject);
-  });
+  const url = await listeningAt(child);
   // Should the test never reach stop() (a timeout), the backend still ends with this worker.
   const onExit = () => child.kill("SIGTERM");
   process.once("exit", onExit);

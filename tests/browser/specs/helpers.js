@@ -2,13 +2,8 @@
 import { expect } from "@playwright/test";
 import { spawn } from "node:child_process";
 import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-/** The backend binary the suite tests (debug by default). */
-export const backendBin = process.env.BRIDGE_BACKEND_BIN || path.join(root, "target/debug/bridge-backend");
+import { backendBin, listeningAt } from "../backend.js";
 
 /** A free loopback port (for a backend a test starts, stops and starts again on the same port). */
 export const freePort = () =>
@@ -26,12 +21,7 @@ export async function startBackend(port, args = []) {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, RUST_LOG: "warn" },
   });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the backend did not start within 15 s")), 15_000);
-    child.stdout.on("data", (c) => String(c).includes("listening on") && (clearTimeout(timer), resolve()));
-    child.on("exit", (code) => reject(new Error(`the backend exited with ${code}`)));
-  });
-  return { child, base: `http://127.0.0.1:${port}` };
+  return { child, base: await listeningAt(child) };
 }
 
 /** Stops a backend gracefully (SIGTERM: it closes its sockets with 1001); resolves when it has exited. */
