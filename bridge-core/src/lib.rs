@@ -18,6 +18,7 @@
 //! - [`health`]: components, aggregate health and change detection.
 //! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
 //! - [`report`]: a bridge's state report, shared by bridge and backend.
+//! - [`session`]: a bridge socket's session (outbox, resume, de-duplication) as a state machine without I/O.
 //! - [`vecmap`]: a small sorted-vector map (compact in the browser module).
 //!
 //! # Example
@@ -64,6 +65,7 @@ pub mod protocol;
 pub mod random;
 pub mod report;
 pub mod retry;
+pub mod session;
 pub mod time;
 pub mod vecmap;
 
