@@ -2,8 +2,9 @@
 //!
 //! Whoever owns the socket (the browser bridge; tests) feeds it what happens,
 //! the connection opened, a frame arrived, it closed, a timer fired at `now`,
-//! the page asked for something, and then drains [`Session::poll_output`]:
-//! frames to write, answers to hand back, events and messages for the page.
+//! the page asked for something, and then drains [`Session::poll_transmit`]
+//! (frames to write) and [`Session::poll_output`] (answers to hand back,
+//! events and messages for the page).
 //! Time is a value passed in and there is no randomness here, so every drop,
 //! duplicate, reset and reconnect can be replayed in a test in microseconds.
 //!
@@ -33,7 +34,8 @@ use crate::vecmap::VecMap;
 
 mod inbound;
 mod outbox;
-#[cfg(test)]
+// Property tests need OS randomness, which wasm32 lacks (as tests/properties.rs).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use inbound::{Inbound, error_failure};
@@ -119,8 +121,6 @@ impl Refusal {
 /// What the owner of the socket is to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output<P> {
-    /// Write this text frame on the connection.
-    Send(String),
     /// Request `key` has its answer.
     Answer {
         /// As [`Session::request`] returned it.
@@ -243,14 +243,16 @@ impl<P> Session<P> {
 
     // ---- what the owner reads ----
 
-    /// The next thing to do: first what inputs produced, then, while open,
-    /// each frame of the outbox not yet sent on this connection.
+    /// The next thing to do for the page, in the order the inputs produced them.
     pub fn poll_output(&mut self) -> Option<Output<P>> {
-        if let Some(out) = self.outputs.pop_front() {
-            return Some(out);
-        }
+        self.outputs.pop_front()
+    }
+
+    /// The next frame to write on the connection, while open: each frame of
+    /// the outbox not yet sent on this connection, oldest first.
+    pub fn poll_transmit(&mut self) -> Option<String> {
         match self.phase {
-            Phase::Open { .. } => self.outbox.next_unsent().map(Output::Send),
+            Phase::Open { .. } => self.outbox.next_unsent(),
             _ => None,
         }
     }
@@ -522,7 +524,7 @@ impl<P> Session<P> {
         }
         self.pings += 1;
         let ping = ClientFrame::Ping(Ping { id: Id::Str(format!("hb-{}", self.pings)) });
-        self.outputs.push_back(Output::Send(ping.to_json()));
+        self.outbox.push(ping.to_json());
         Ok(())
     }
 

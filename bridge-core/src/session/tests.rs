@@ -23,22 +23,20 @@ fn drain(s: &mut S) -> Vec<Output<String>> {
     std::iter::from_fn(|| s.poll_output()).collect()
 }
 
-fn sent(outputs: &[Output<String>]) -> Vec<ClientFrame> {
-    outputs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send(t) => Some(decode_client(t).expect("the session writes valid frames")),
-            _ => None,
-        })
+/// The frames written now (what the page gets is dropped).
+fn sent(s: &mut S) -> Vec<ClientFrame> {
+    drain(s);
+    std::iter::from_fn(|| s.poll_transmit())
+        .map(|t| decode_client(&t).expect("the session writes valid frames"))
         .collect()
 }
 
-fn connect(s: &mut S, now: u64) -> Vec<Output<String>> {
+fn connect(s: &mut S, now: u64) -> Vec<ClientFrame> {
     s.connecting();
     let hello = s.opened();
     assert!(matches!(decode_client(&hello), Ok(ClientFrame::Hello(_))));
     s.frame(Millis(now), Inbound::Welcome { heartbeat_ms: 1_000 });
-    drain(s)
+    sent(s)
 }
 
 fn drop_connection(s: &mut S, now: u64) -> Option<Duration> {
@@ -68,20 +66,20 @@ fn event(seq: u64, topic: &str) -> Inbound<String> {
 fn a_request_waits_offline_goes_out_after_welcome_and_again_after_a_drop() {
     let mut s = session(Kind::Evolution, 8);
     let (id, key) = request(&mut s);
-    assert!(sent(&drain(&mut s)).is_empty(), "nothing is written before a connection");
-    let first = sent(&connect(&mut s, 0));
+    assert!(sent(&mut s).is_empty(), "nothing is written before a connection");
+    let first = connect(&mut s, 0);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].id(), Some(&id));
     assert_eq!(drop_connection(&mut s, 10_000), Some(Duration::ZERO), "a long session reconnects at once");
-    let again = sent(&connect(&mut s, 20_000));
+    let again = connect(&mut s, 20_000);
     assert_eq!(again.iter().map(|f| f.id()).collect::<Vec<_>>(), vec![Some(&id)], "the same id again");
     s.frame(Millis(20_001), Inbound::Answer { id: id.clone(), position: None, payload: "ok".into() });
     assert_eq!(drain(&mut s), vec![Output::Answer { key, reply: Ok("ok".into()) }]);
     // The server answers a re-sent request again: nobody waits for it any more.
     s.frame(Millis(20_002), Inbound::Answer { id, position: None, payload: "ok".into() });
-    assert!(drain(&mut s).is_empty());
+    assert!(drain(&mut s).is_empty() && sent(&mut s).is_empty());
     drop_connection(&mut s, 30_000);
-    assert!(sent(&connect(&mut s, 40_000)).is_empty(), "an answered request is not sent again");
+    assert!(connect(&mut s, 40_000).is_empty(), "an answered request is not sent again");
 }
 
 #[test]
@@ -108,7 +106,7 @@ fn a_full_outbox_refuses_and_a_cancelled_request_frees_its_place() {
     s.cancel(a);
     assert!(s.request(id.clone(), request_frame(&id)).is_ok());
     assert_eq!(s.snapshot(String::new()).outbox, 2);
-    let out = sent(&connect(&mut s, 0));
+    let out = connect(&mut s, 0);
     assert_eq!(out.len(), 2, "the cancelled request is not sent");
 }
 
@@ -117,7 +115,7 @@ fn a_reconnect_subscribes_each_pattern_once_since_the_last_event_ahead_of_reques
     let mut s = session(Kind::Evolution, 8);
     let (a, _) = s.subscribe(vec!["x".into(), "y".into()]);
     s.subscribe(vec!["y".into()]);
-    let out = sent(&connect(&mut s, 0));
+    let out = connect(&mut s, 0);
     let ClientFrame::Subscribe(first) = &out[0] else { panic!("resume first: {out:?}") };
     assert_eq!((first.topics.clone(), first.since.clone()), (vec!["x".to_string(), "y".to_string()], None));
     s.frame(Millis(1), event(7, "x"));
@@ -125,7 +123,7 @@ fn a_reconnect_subscribes_each_pattern_once_since_the_last_event_ahead_of_reques
     drop_connection(&mut s, 2);
     request(&mut s);
     s.unsubscribe(a);
-    let out = sent(&connect(&mut s, 3));
+    let out = connect(&mut s, 3);
     let ClientFrame::Subscribe(resume) = &out[0] else { panic!("resume first: {out:?}") };
     assert_eq!((resume.topics.clone(), resume.since.clone()), (vec!["y".to_string()], Some(pos(7))));
     assert!(matches!(out[1], ClientFrame::Request(_)));
@@ -139,12 +137,12 @@ fn subscriptions_change_on_an_open_connection_by_pattern_count() {
     assert!(grew);
     let (b, grew) = s.subscribe(vec!["x".into()]);
     assert!(!grew);
-    let out = sent(&drain(&mut s));
+    let out = sent(&mut s);
     assert!(matches!(&out[..], [ClientFrame::Subscribe(f)] if f.topics == ["x"] && f.since.is_none()));
     assert_eq!(s.unsubscribe(a), Some(false));
-    assert!(sent(&drain(&mut s)).is_empty(), "another subscription still wants x");
+    assert!(sent(&mut s).is_empty(), "another subscription still wants x");
     assert_eq!(s.unsubscribe(b), Some(true));
-    assert!(matches!(&sent(&drain(&mut s))[..], [ClientFrame::Unsubscribe(f)] if f.topics == ["x"]));
+    assert!(matches!(&sent(&mut s)[..], [ClientFrame::Unsubscribe(f)] if f.topics == ["x"]));
     assert_eq!(s.unsubscribe(b), None);
 }
 
@@ -153,13 +151,13 @@ fn patterns_another_tab_wants_stay_subscribed() {
     let mut s = session(Kind::Evolution, 8);
     connect(&mut s, 0);
     s.set_remote_patterns(vec!["x".into()]);
-    assert!(matches!(&sent(&drain(&mut s))[..], [ClientFrame::Subscribe(f)] if f.topics == ["x"]));
+    assert!(matches!(&sent(&mut s)[..], [ClientFrame::Subscribe(f)] if f.topics == ["x"]));
     let (a, _) = s.subscribe(vec!["x".into()]);
-    assert!(sent(&drain(&mut s)).is_empty(), "already subscribed for the other tab");
+    assert!(sent(&mut s).is_empty(), "already subscribed for the other tab");
     s.unsubscribe(a);
-    assert!(sent(&drain(&mut s)).is_empty(), "the other tab still wants it");
+    assert!(sent(&mut s).is_empty(), "the other tab still wants it");
     s.set_remote_patterns(vec![]);
-    assert!(matches!(&sent(&drain(&mut s))[..], [ClientFrame::Unsubscribe(f)] if f.topics == ["x"]));
+    assert!(matches!(&sent(&mut s)[..], [ClientFrame::Unsubscribe(f)] if f.topics == ["x"]));
 }
 
 #[test]
@@ -194,7 +192,7 @@ fn events_reach_matching_subscriptions_once_and_a_reset_moves_the_position() {
 fn a_redelivered_message_is_acked_again_but_handed_over_once() {
     let mut s = session(Kind::Agents, 8);
     s.set_agent("alice".into(), vec!["chat".into()]);
-    let out = sent(&connect(&mut s, 0));
+    let out = connect(&mut s, 0);
     assert!(matches!(&out[..], [ClientFrame::Register(r)] if r.agent == "alice" && r.takeover));
     let message =
         |n: &str| Inbound::Message { id: Id::Num(5), from: "bob".into(), broadcast: false, payload: n.into() };
@@ -207,7 +205,7 @@ fn a_redelivered_message_is_acked_again_but_handed_over_once() {
     s.push(ack.clone());
     connect(&mut s, 3);
     s.frame(Millis(4), message("again"));
-    let out = sent(&drain(&mut s));
+    let out = sent(&mut s);
     assert!(matches!(&out[..], [ClientFrame::Ack(a)] if a.id == Id::Num(5) && a.from == "bob"), "{out:?}");
     s.frame(Millis(5), Inbound::Message { id: Id::Num(6), from: "bob".into(), broadcast: true, payload: "all".into() });
     assert_eq!(drain(&mut s), vec![Output::Message { payload: "all".into(), ack: None }]);
@@ -219,7 +217,7 @@ fn the_heartbeat_pings_in_silence_and_gives_up_on_an_unanswered_ping() {
     connect(&mut s, 0);
     assert_eq!(s.heartbeat_interval(), Some(Duration::from_secs(1)));
     assert_eq!(s.tick(Millis(1_000)), Ok(()));
-    assert!(matches!(&sent(&drain(&mut s))[..], [ClientFrame::Ping(_)]));
+    assert!(matches!(&sent(&mut s)[..], [ClientFrame::Ping(_)]));
     s.frame(Millis(1_100), Inbound::Other);
     assert_eq!(s.tick(Millis(2_100)), Ok(()), "the pong answered");
     drain(&mut s);
@@ -366,54 +364,64 @@ struct Model {
 }
 
 impl Model {
-    /// Applies what the session wrote and handed over, checking each against the model.
-    fn absorb(&mut self, s: &mut S) -> Result<(), TestCaseError> {
-        while let Some(out) = s.poll_output() {
-            match out {
-                Output::Send(text) => {
-                    prop_assert!(self.open, "a frame written with no connection");
-                    let resume_expected = self.resuming;
-                    match decode_client(&text).expect("valid frame") {
-                        ClientFrame::Request(r) => {
-                            prop_assert!(!self.received.contains(&r.id), "request sent twice on one connection");
-                            prop_assert!(
-                                self.waiting.values().any(|id| *id == r.id),
-                                "sent a request nobody waits for"
-                            );
-                            self.received.push(r.id);
+    /// Checks a frame the session wrote against what the server expects.
+    fn written(&mut self, text: String) -> Result<(), TestCaseError> {
+        prop_assert!(self.open, "a frame written with no connection");
+        let resume_expected = self.resuming;
+        match decode_client(&text).expect("valid frame") {
+            ClientFrame::Request(r) => {
+                prop_assert!(!self.received.contains(&r.id), "request sent twice on one connection");
+                prop_assert!(self.waiting.values().any(|id| *id == r.id), "sent a request nobody waits for");
+                self.received.push(r.id);
+            }
+            ClientFrame::Subscribe(f) => {
+                if std::mem::take(&mut self.resuming) {
+                    // The resume: from the last event the page got, and the server replays what followed.
+                    prop_assert_eq!(f.since.as_ref().map(|p| p.seq), self.delivered.last().copied());
+                    let since = f.since.map_or(u64::MAX, |p| p.seq);
+                    for (i, topic) in self.published.iter().enumerate() {
+                        if i as u64 + 1 > since && f.topics.iter().any(|t| t == topic) {
+                            self.replay.push(i as u64 + 1);
                         }
-                        ClientFrame::Subscribe(f) => {
-                            if std::mem::take(&mut self.resuming) {
-                                // The resume: from the last event the page got, and the server replays what followed.
-                                prop_assert_eq!(f.since.as_ref().map(|p| p.seq), self.delivered.last().copied());
-                                let since = f.since.map_or(u64::MAX, |p| p.seq);
-                                for (i, topic) in self.published.iter().enumerate() {
-                                    if i as u64 + 1 > since && f.topics.iter().any(|t| t == topic) {
-                                        self.replay.push(i as u64 + 1);
-                                    }
-                                }
-                            }
-                            for t in f.topics {
-                                prop_assert!(self.subscribed.insert(t), "subscribed twice");
-                            }
-                        }
-                        ClientFrame::Unsubscribe(f) => {
-                            for t in f.topics {
-                                prop_assert!(self.subscribed.remove(&t), "unsubscribed a topic not subscribed");
-                            }
-                        }
-                        ClientFrame::Ack(a) => {
-                            let Id::Num(n) = a.id else { panic!() };
-                            self.acked.insert(n as u8);
-                        }
-                        ClientFrame::Ping(_) => {}
-                        other => prop_assert!(false, "unexpected frame {:?}", other),
-                    }
-                    // Only a first frame that is a subscribe is a resume.
-                    if resume_expected {
-                        self.resuming = false;
                     }
                 }
+                for t in f.topics {
+                    prop_assert!(self.subscribed.insert(t), "subscribed twice");
+                }
+            }
+            ClientFrame::Unsubscribe(f) => {
+                for t in f.topics {
+                    prop_assert!(self.subscribed.remove(&t), "unsubscribed a topic not subscribed");
+                }
+            }
+            ClientFrame::Ack(a) => {
+                let Id::Num(n) = a.id else { panic!() };
+                self.acked.insert(n as u8);
+            }
+            ClientFrame::Ping(_) => {}
+            other => prop_assert!(false, "unexpected frame {:?}", other),
+        }
+        // Only a first frame that is a subscribe is a resume.
+        if resume_expected {
+            self.resuming = false;
+        }
+        Ok(())
+    }
+
+    /// Applies what the session wrote and handed over, checking each against the model.
+    fn absorb(&mut self, s: &mut S) -> Result<(), TestCaseError> {
+        loop {
+            let out = match s.poll_output() {
+                Some(out) => out,
+                None => match s.poll_transmit() {
+                    Some(text) => {
+                        self.written(text)?;
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            match out {
                 Output::Answer { key, reply } => {
                     let id = self.waiting.remove(&key);
                     prop_assert!(id.is_some(), "an answer for a request not waiting");

@@ -1,4 +1,6 @@
-//! A resilient WebSocket to the backend (evolution or agents).
+//! A resilient WebSocket to the backend (evolution or agents): the browser's
+//! side of [`bridge_core::session::Session`], which decides what to send and
+//! what the page gets; this module opens sockets, runs timers and calls the page.
 //!
 //! While started, it keeps a connection: each connect runs under the socket's
 //! policy (`connectEvolutionSocket` / `connectAgentSocket`) and breaker of the
@@ -10,21 +12,24 @@
 //! intervals.
 //!
 //! - [`conn`]: one browser WebSocket as an event stream.
-//! - `session`: one connection's life, from hello to close.
+//! - `driver`: one connection's life, from hello to close, and the session's outputs.
+//! - `inbound`: server frames read with `JSON.parse` into the session's input.
+//! - [`outbound`]: request frames that carry page JSON, written as text.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bridge_core::protocol::{ClientFrame, Id, Position};
+use bridge_core::protocol::{Id, Position};
 use bridge_core::report::{SocketSnapshot, SocketState};
 use bridge_core::retry::driver::race;
 use bridge_core::retry::{Failure, RetryError};
-use bridge_core::time::Millis;
+pub(crate) use bridge_core::session::Kind;
+use bridge_core::session::{Identity, Refusal, Session};
 use bridge_core::vecmap::VecMap;
 use futures_channel::oneshot;
 use js_sys::Function;
+use wasm_bindgen::JsValue;
 
 use crate::backends::Backends;
 use crate::config::AgentConfig;
@@ -36,89 +41,21 @@ use crate::resilience::{self, Attempt, Shared, local_refusal};
 use crate::share::{Forwarded, Share};
 
 pub(crate) mod conn;
+mod driver;
 mod inbound;
 pub(crate) mod outbound;
-mod session;
-
-/// Which socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Evolution,
-    Agents,
-}
-
-impl Kind {
-    pub(crate) fn path(self) -> &'static str {
-        match self {
-            Kind::Evolution => "/evolution",
-            Kind::Agents => "/agents",
-        }
-    }
-
-    /// The name of the socket's policy, breaker and metrics.
-    pub(crate) fn tool(self) -> &'static str {
-        match self {
-            Kind::Evolution => bridge_core::retry::names::CONNECT_EVOLUTION_SOCKET,
-            Kind::Agents => bridge_core::retry::names::CONNECT_AGENT_SOCKET,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Kind::Evolution => "evolution",
-            Kind::Agents => "agents",
-        }
-    }
-}
 
 /// What a request is answered with: the parsed answer frame (`ack`, `response`, `agents`).
-type Reply = Result<wasm_bindgen::JsValue, Attempt>;
+type Reply = Result<JsValue, Attempt>;
 
-/// A frame waiting to be sent or answered.
-#[derive(Debug)]
-struct Outgoing {
-    frame: String,
-    sent: bool,
-    /// Re-send after a reconnect (requests); `false` for frames that only make
-    /// sense on the connection they were meant for (acks, on-the-fly subscribes).
-    resend: bool,
-    reply: Option<oneshot::Sender<Reply>>,
-}
-
-/// A page subscription.
-#[derive(Debug)]
-struct Subscription {
-    patterns: Vec<String>,
-    callback: Function,
-}
-
-/// Agent messages remembered to recognise a redelivery of one already handled.
-const SEEN_MESSAGES: usize = 1024;
-
-#[derive(Debug, Default)]
-struct Inner {
-    state: Option<SocketState>,
-    outbox: VecMap<u64, (Id, Outgoing)>,
-    next: u64,
-    connected_since: Option<Millis>,
-    connects: u64,
-    last_error: Option<String>,
-    /// Evolution: the last position seen (event, reset, or the head at subscribe).
-    position: Option<Position>,
-    patterns: VecMap<String, usize>,
-    subs: VecMap<u32, Subscription>,
-    next_sub: u32,
-    resets: u64,
-    duplicates_dropped: u64,
-    /// Agents: who we are, and what we have handled.
-    agent: Option<AgentConfig>,
-    seen: VecDeque<(String, Id)>,
-    /// The server closed with 4409: another connection took our agent name.
-    replaced: bool,
-    /// The node of the current (or last) connection.
-    node: Option<String>,
-    /// Leader: the patterns subscribed for follower tabs.
-    remote: Vec<String>,
+/// A request the session ended without an answer, as the page sees it.
+fn refusal(kind: Kind, r: Refusal) -> Attempt {
+    let code = match r {
+        Refusal::OutboxFull { .. } => Code::OutboxFull,
+        Refusal::LeaderChanged => Code::LeaderChanged,
+        _ => Code::Stopped,
+    };
+    local_refusal(code, &r.describe(kind))
 }
 
 /// What a socket is wired to: where it connects, as whom, and the bridge's shared pieces.
@@ -148,32 +85,32 @@ pub(crate) struct Wiring {
 pub(crate) struct Socket {
     pub(crate) kind: Kind,
     backends: Rc<Backends>,
-    client: String,
-    token: Option<String>,
-    instance: String,
-    outbox_limit: u32,
     resilience: Shared,
     events: Rc<Events>,
     lifetime: RefCell<Lifetime>,
     changed: Signal,
-    /// Wakes the session: new frames to send.
+    /// Wakes the connection's loop: frames to send.
     wake: Signal,
     /// See [`Wiring::page`].
     page: Signal,
     pub(crate) share: Rc<Share>,
     pub(crate) role: Signal,
-    inner: RefCell<Inner>,
+    /// What to send and what the page gets: decided there, done here.
+    session: RefCell<Session<JsValue>>,
+    /// Who waits for each request, by the session's key.
+    waiters: RefCell<VecMap<u64, oneshot::Sender<Reply>>>,
+    /// The page's subscription callbacks, by the session's subscription id.
+    callbacks: RefCell<VecMap<u32, Function>>,
+    /// The node of the current (or last) connection.
+    node: RefCell<Option<String>>,
 }
 
 impl Socket {
     pub(crate) fn new(kind: Kind, w: Wiring, lifetime: Lifetime) -> Rc<Self> {
+        let identity = Identity { client: w.client, token: w.token, instance: w.instance };
         Rc::new(Self {
             kind,
             backends: w.backends,
-            client: w.client,
-            token: w.token,
-            instance: w.instance,
-            outbox_limit: w.outbox_limit,
             resilience: w.resilience,
             events: w.events,
             lifetime: RefCell::new(lifetime),
@@ -182,43 +119,29 @@ impl Socket {
             page: w.page,
             share: w.share,
             role: w.role,
-            inner: RefCell::new(Inner { state: Some(SocketState::Stopped), ..Inner::default() }),
+            session: RefCell::new(Session::new(kind, identity, w.outbox_limit)),
+            waiters: RefCell::default(),
+            callbacks: RefCell::default(),
+            node: RefCell::default(),
         })
     }
 
-    fn set_state(&self, state: SocketState) {
-        let moved = {
-            let mut i = self.inner.borrow_mut();
-            let moved = i.state != Some(state);
-            i.state = Some(state);
-            moved
-        };
-        if moved {
-            self.changed.notify();
-        }
-    }
-
-    /// True while the connection is open and welcomed.
-    pub(crate) fn is_open(&self) -> bool {
-        self.inner.borrow().state == Some(SocketState::Open)
+    /// Gives the session an input, then does what it asks of the page.
+    fn with_session<T>(self: &Rc<Self>, input: impl FnOnce(&mut Session<JsValue>) -> T) -> T {
+        let out = input(&mut self.session.borrow_mut());
+        driver::drain(self);
+        out
     }
 
     /// How this socket looks in `state()` and reports. In a follower tab its state is the
     /// leader's (the connection this tab uses); the rest is this tab's own.
     pub(crate) fn snapshot(&self) -> SocketSnapshot {
-        let i = self.inner.borrow();
-        let led = self.share.is_follower().then(|| self.leader_state()).flatten();
-        SocketSnapshot {
-            state: led.unwrap_or(i.state.unwrap_or(SocketState::Stopped)),
-            url: self.url_on(i.node.clone().unwrap_or_else(|| self.backends.url()).as_str()),
-            connected_since: i.connected_since,
-            reconnects: i.connects.saturating_sub(1),
-            outbox: i.outbox.len() as u32,
-            outbox_limit: self.outbox_limit,
-            last_error: i.last_error.clone(),
-            position: i.position.as_ref().map(|p| format!("{}:{}", p.epoch, p.seq)),
-            resets: i.resets,
+        let node = self.node.borrow().clone().unwrap_or_else(|| self.backends.url());
+        let mut snapshot = self.session.borrow().snapshot(self.url_on(&node));
+        if let Some(led) = self.share.is_follower().then(|| self.leader_state()).flatten() {
+            snapshot.state = led;
         }
+        snapshot
     }
 
     /// The leader's state of this socket, as it last told.
@@ -241,9 +164,7 @@ impl Socket {
     /// A new request id, unique across page loads (the instance prefix) so the
     /// server's deduplication never confuses two page loads.
     pub(crate) fn new_id(&self) -> Id {
-        let mut i = self.inner.borrow_mut();
-        i.next += 1;
-        Id::Str(format!("{}-{}", self.instance, i.next))
+        self.session.borrow_mut().new_id()
     }
 
     /// Sends `frame` (already carrying `id`) and waits for its answer: on this tab's
@@ -272,178 +193,134 @@ impl Socket {
     }
 
     /// Queues `frame` (already carrying `id`) on this tab's connection and waits for its
-    /// answer. The entry leaves the outbox when answered or when this future is dropped.
+    /// answer. The request leaves the outbox when answered or when this future is dropped.
     pub(crate) async fn local_request(&self, id: Id, frame: String) -> Reply {
+        let key = self.session.borrow_mut().request(id, frame).map_err(|r| refusal(self.kind, r))?;
         let (tx, rx) = oneshot::channel();
-        let key = {
-            let mut i = self.inner.borrow_mut();
-            if i.replaced {
-                return Err(local_refusal(Code::Stopped, "another connection took this agent's name (4409)"));
-            }
-            if i.outbox.len() >= self.outbox_limit as usize {
-                return Err(local_refusal(
-                    Code::OutboxFull,
-                    &format!("{} requests are already waiting on the {} socket", self.outbox_limit, self.kind.name()),
-                ));
-            }
-            i.next += 1;
-            let key = i.next;
-            let out = Outgoing { frame, sent: false, resend: true, reply: Some(tx) };
-            i.outbox.insert(key, (id, out));
-            key
-        };
+        self.waiters.borrow_mut().insert(key, tx);
         self.wake.notify();
-        let _cleanup = OutboxEntry { socket: self, key };
+        let _cleanup = Waiting { socket: self, key };
         match rx.await {
             Ok(reply) => reply,
             Err(_) => Err(local_refusal(Code::Stopped, "the bridge stopped")),
         }
     }
 
-    /// Queues a frame nobody waits for, sent on the current connection only (none in a
-    /// follower tab: the leader acknowledges and subscribes for it).
-    fn push(&self, frame: &ClientFrame) {
+    /// Hands request `key` its answer.
+    fn answer(&self, key: u64, reply: Reply) {
+        if let Some(tx) = self.waiters.borrow_mut().remove(&key) {
+            let _ = tx.send(reply);
+        }
+    }
+
+    /// The callbacks of subscriptions `subs`.
+    fn callbacks(&self, subs: &[u32]) -> Vec<Function> {
+        let callbacks = self.callbacks.borrow();
+        subs.iter().filter_map(|id| callbacks.get(id).cloned()).collect()
+    }
+
+    /// Sends a frame nobody waits for on the current connection (none in a follower tab:
+    /// the leader acknowledges for it).
+    fn push(&self, frame: String) {
         if self.share.is_follower() {
             return;
         }
-        {
-            let mut i = self.inner.borrow_mut();
-            i.next += 1;
-            let key = i.next;
-            let out = Outgoing { frame: frame.to_json(), sent: false, resend: false, reply: None };
-            i.outbox.insert(key, (Id::Num(0), out));
-        }
+        self.session.borrow_mut().push(frame);
         self.wake.notify();
     }
 
     /// Evolution: calls `callback` with every event on `patterns` from now on.
     pub(crate) fn subscribe(&self, patterns: Vec<String>, callback: Function) -> u32 {
-        let (id, fresh) = {
-            let mut i = self.inner.borrow_mut();
-            i.next_sub += 1;
-            let id = i.next_sub;
-            let mut fresh = Vec::new();
-            for p in &patterns {
-                let n = i.patterns.get_or_insert_with(p.clone(), || 0);
-                *n += 1;
-                if *n == 1 {
-                    fresh.push(p.clone());
-                }
-            }
-            i.subs.insert(id, Subscription { patterns, callback });
-            (id, fresh)
-        };
-        // While connected, subscribe the new patterns now (from now on: no `since`).
-        // While disconnected, the resume after reconnect includes them.
-        if !fresh.is_empty() {
+        let (id, grew) = self.session.borrow_mut().subscribe(patterns);
+        self.callbacks.borrow_mut().insert(id, callback);
+        if grew {
             self.share.post_patterns(&self.own_patterns());
         }
-        if !fresh.is_empty() && self.is_open() {
-            let id = self.new_id();
-            self.push(&ClientFrame::Subscribe(bridge_core::protocol::Subscribe { id, topics: fresh, since: None }));
-        }
+        self.wake.notify();
         id
     }
 
     /// Evolution: ends subscription `id`; false if it did not exist.
     pub(crate) fn unsubscribe(&self, id: u32) -> bool {
-        let gone = {
-            let mut i = self.inner.borrow_mut();
-            let Some(sub) = i.subs.remove(&id) else { return false };
-            let mut gone = Vec::new();
-            for p in sub.patterns {
-                if let Some(n) = i.patterns.get_mut(&p) {
-                    *n -= 1;
-                    if *n == 0 {
-                        i.patterns.remove(&p);
-                        gone.push(p);
-                    }
-                }
-            }
-            gone
-        };
-        if !gone.is_empty() {
+        self.callbacks.borrow_mut().remove(&id);
+        let Some(shrank) = self.session.borrow_mut().unsubscribe(id) else { return false };
+        if shrank {
             self.share.post_patterns(&self.own_patterns());
         }
-        if !gone.is_empty() && self.is_open() {
-            let id = self.new_id();
-            self.push(&ClientFrame::Unsubscribe(bridge_core::protocol::Unsubscribe { id, topics: gone }));
-        }
+        self.wake.notify();
         true
     }
 
     /// Evolution: this tab's own subscription patterns.
     pub(crate) fn own_patterns(&self) -> Vec<String> {
-        self.inner.borrow().patterns.keys().cloned().collect()
+        self.session.borrow().own_patterns()
     }
 
     /// Leader: the followers' patterns changed; subscribe what is new, drop what nobody wants.
     pub(crate) fn set_remote_patterns(&self, wanted: Vec<String>) {
-        let (added, removed) = {
-            let mut i = self.inner.borrow_mut();
-            let own: Vec<String> = i.patterns.keys().cloned().collect();
-            let added: Vec<String> =
-                wanted.iter().filter(|p| !own.contains(p) && !i.remote.contains(p)).cloned().collect();
-            let removed: Vec<String> =
-                i.remote.iter().filter(|p| !own.contains(p) && !wanted.contains(p)).cloned().collect();
-            i.remote = wanted;
-            (added, removed)
-        };
-        if self.is_open() && !added.is_empty() {
-            let id = self.new_id();
-            self.push(&ClientFrame::Subscribe(bridge_core::protocol::Subscribe { id, topics: added, since: None }));
-        }
-        if self.is_open() && !removed.is_empty() {
-            let id = self.new_id();
-            self.push(&ClientFrame::Unsubscribe(bridge_core::protocol::Unsubscribe { id, topics: removed }));
-        }
+        self.session.borrow_mut().set_remote_patterns(wanted);
+        self.wake.notify();
     }
 
     /// Every pattern this connection serves (this tab's and the followers'), each once.
     pub(crate) fn all_patterns(&self) -> Vec<String> {
-        let i = self.inner.borrow();
-        let mut all: Vec<String> = i.patterns.keys().cloned().collect();
-        for p in &i.remote {
-            if !all.contains(p) {
-                all.push(p.clone());
+        self.session.borrow().all_patterns()
+    }
+
+    /// Before connecting as the leader: the followers' patterns, and those of the
+    /// leader this tab took over from; a tab that saw no event yet resumes from
+    /// where that leader was.
+    fn take_over_patterns(&self) {
+        let mut remote = self.share.followers_patterns();
+        for p in self.share.leader_union() {
+            if !remote.contains(&p) {
+                remote.push(p);
             }
         }
-        all
+        let mut session = self.session.borrow_mut();
+        session.set_remote_patterns(remote);
+        if let Some((epoch, seq)) = self.share.leader_position().as_deref().and_then(|p| p.rsplit_once(':'))
+            && let Ok(seq) = seq.parse()
+        {
+            session.adopt_position(Position { epoch: epoch.to_owned(), seq });
+        }
     }
 
     /// A frame the leader tab received, handled as if it came on this tab's connection.
     pub(crate) fn receive_shared(self: &Rc<Self>, text: &str) {
-        session::on_frame(self, text);
+        driver::on_frame(self, text);
     }
 
     /// Agents: the agent registered on every connect, if any.
     pub(crate) fn agent_name(&self) -> Option<String> {
-        self.inner.borrow().agent.as_ref().map(|a| a.name.clone())
+        self.session.borrow().agent_name().map(str::to_owned)
     }
 
     /// Agents: the agent to (re-)register on every connect.
     pub(crate) fn set_agent(&self, agent: AgentConfig) {
-        self.inner.borrow_mut().agent = Some(agent);
+        self.session.borrow_mut().set_agent(agent.name, agent.capabilities);
     }
 
     /// Keeps the connection up until `lifetime` ends.
     pub(crate) async fn maintain(self: Rc<Self>) {
         let lifetime = self.lifetime();
         let tool = self.kind.tool();
-        let mut short_sessions = 0u32;
         loop {
-            if lifetime.is_stopped() || self.inner.borrow().replaced {
-                self.set_state(SocketState::Stopped);
+            if lifetime.is_stopped() || self.session.borrow().is_replaced() {
+                self.stopped();
                 return;
             }
             // Another tab leads: it keeps the connection; wait until this one leads.
             if self.share.is_follower() {
-                self.set_state(SocketState::Connecting);
+                self.with_session(|s| s.following());
                 let _ = lifetime.run(self.role.notified()).await;
                 continue;
             }
-            let first = self.inner.borrow().connects == 0;
-            self.set_state(if first { SocketState::Connecting } else { SocketState::Reconnecting });
+            self.with_session(|s| s.connecting());
+            // Leading: subscribe for the other tabs too, from where the tab led before left off.
+            if self.kind == Kind::Evolution {
+                self.take_over_patterns();
+            }
             // A known-offline browser attempts nothing: no retry burnt, no breaker charged.
             if !lifecycle::online() {
                 self.note_error(lifecycle::OFFLINE.into());
@@ -459,11 +336,11 @@ impl Socket {
                 Box::pin(async {
                     // Each attempt goes to the node current at that moment: after a failure it may be another.
                     let node = self.backends.url();
-                    let attempt = session::connect(&self, &node).await;
+                    let attempt = driver::connect(&self, &node).await;
                     match &attempt {
                         Ok(_) => {
                             self.backends.succeeded(&node);
-                            self.inner.borrow_mut().node = Some(node);
+                            *self.node.borrow_mut() = Some(node);
                         }
                         Err(e) => {
                             // Offline, the node is not to blame: stay with it.
@@ -481,15 +358,13 @@ impl Socket {
             self.changed.notify();
             let policy = *self.resilience.borrow().policies.get(tool);
             let pause = match result {
-                Ok((conn, heartbeat_ms)) => {
-                    let started = platform::now();
-                    let why = session::run(&self, conn, heartbeat_ms).await;
-                    self.on_disconnected(why);
+                Ok(conn) => {
+                    let why = driver::run(&self, conn).await;
                     // A connection that keeps dropping right after opening backs off like a failed connect.
-                    let lasted = platform::now().saturating_since(started);
-                    short_sessions = if lasted < Duration::from_secs(5) { short_sessions + 1 } else { 0 };
-                    let mut backoff = policy.backoff(platform::rng());
-                    (0..short_sessions).filter_map(|_| backoff.next()).last().unwrap_or_default()
+                    match self.on_disconnected(why, policy.backoff(platform::rng())) {
+                        Some(pause) => pause,
+                        None => continue,
+                    }
                 }
                 Err(RetryError::CircuitOpen { retry_in, .. }) => {
                     self.note_error("waiting for the circuit breaker to half-open".into());
@@ -507,43 +382,29 @@ impl Socket {
             };
             // Back online, resumed or restored: reconnect now rather than after the backoff.
             if !pause.is_zero() && lifetime.run(lifecycle::pause(pause, &self.page)).await.is_none() {
-                self.set_state(SocketState::Stopped);
+                self.stopped();
                 return;
             }
         }
     }
 
-    fn note_error(&self, e: String) {
-        self.inner.borrow_mut().last_error = Some(e);
-        self.changed.notify();
+    fn note_error(self: &Rc<Self>, e: String) {
+        self.with_session(|s| s.note_error(e));
     }
 
-    /// After a connection ended: requests go back to unsent (re-sent on reconnect), frames tied
-    /// to that connection are dropped.
-    fn on_disconnected(&self, why: Failure) {
+    fn stopped(self: &Rc<Self>) {
+        self.with_session(|s| s.stop());
+    }
+
+    /// After a connection ended: the session keeps the requests for the next one, the
+    /// node and the breaker hear of the drop. Returns the pause before reconnecting,
+    /// `None` when this socket must not reconnect.
+    fn on_disconnected(self: &Rc<Self>, why: Failure, backoff: impl Iterator<Item = Duration>) -> Option<Duration> {
         let online = lifecycle::online();
-        if let Some(node) = self.inner.borrow().node.clone()
+        if let Some(node) = self.node.borrow().clone()
             && online
         {
             self.backends.failed(&node, &why);
-        }
-        let replaced = matches!(why, Failure::SocketClosed { code: bridge_core::protocol::close::REPLACED, .. });
-        {
-            let mut i = self.inner.borrow_mut();
-            i.connected_since = None;
-            i.last_error = Some(why.describe());
-            i.outbox.retain(|_, (_, o)| o.resend);
-            for (_, o) in i.outbox.values_mut() {
-                o.sent = false;
-            }
-            if replaced {
-                i.replaced = true;
-                for (_, (_, o)) in std::mem::take(&mut i.outbox) {
-                    if let Some(tx) = o.reply {
-                        let _ = tx.send(Err(local_refusal(Code::Stopped, "another connection took this agent's name")));
-                    }
-                }
-            }
         }
         // The breaker hears about dropped connections too: repeated drops open it.
         let now = platform::now();
@@ -552,7 +413,7 @@ impl Socket {
         {
             if why.is_transient() && online { b.on_failure(p, now) } else { b.on_abandoned(p, now) }
         }
-        self.set_state(if replaced { SocketState::Stopped } else { SocketState::Reconnecting });
+        self.with_session(|s| s.closed(now, &why, backoff))
     }
 
     /// The lifetime the socket currently runs under.
@@ -563,40 +424,30 @@ impl Socket {
     /// Runs under a new lifetime (after a stop, for the next start).
     pub(crate) fn set_lifetime(&self, lifetime: Lifetime) {
         *self.lifetime.borrow_mut() = lifetime;
-        self.inner.borrow_mut().replaced = false;
+        self.session.borrow_mut().restart();
     }
 
     /// This tab stopped leading: what waits in its outbox fails as retryable, so each is
     /// tried again (same id) through the new leader.
-    pub(crate) fn hand_over(&self) {
-        let outbox = std::mem::take(&mut self.inner.borrow_mut().outbox);
-        for (_, (_, o)) in outbox {
-            if let Some(tx) = o.reply {
-                let _ = tx.send(Err(local_refusal(Code::LeaderChanged, "another tab leads now")));
-            }
-        }
+    pub(crate) fn hand_over(self: &Rc<Self>) {
+        self.with_session(|s| s.hand_over());
     }
 
     /// Fails every waiting request (the bridge stopped).
-    pub(crate) fn shutdown(&self) {
-        let outbox = std::mem::take(&mut self.inner.borrow_mut().outbox);
-        for (_, (_, o)) in outbox {
-            if let Some(tx) = o.reply {
-                let _ = tx.send(Err(local_refusal(Code::Stopped, "the bridge stopped")));
-            }
-        }
-        self.set_state(SocketState::Stopped);
+    pub(crate) fn shutdown(self: &Rc<Self>) {
+        self.stopped();
     }
 }
 
-/// Removes a request's outbox entry when its waiter goes away (answered, timed out, cancelled).
-struct OutboxEntry<'a> {
+/// Takes a request out of the outbox when its waiter goes away (answered, timed out, cancelled).
+struct Waiting<'a> {
     socket: &'a Socket,
     key: u64,
 }
 
-impl Drop for OutboxEntry<'_> {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.socket.inner.borrow_mut().outbox.remove(&self.key);
+        self.socket.session.borrow_mut().cancel(self.key);
+        self.socket.waiters.borrow_mut().remove(&self.key);
     }
 }
