@@ -424,7 +424,8 @@ impl Bridge {
     ) -> Result<(), JsValue> {
         const KINDS: [&str; 6] = ["health", "reset", "message", "presence", "node", "recovered"];
         if !KINDS.contains(&kind) {
-            return Err(Code::InvalidArgument.error(&format!("unknown event \"{kind}\"; use one of {KINDS:?}")));
+            let known = KINDS.join(", ");
+            return Err(Code::InvalidArgument.error(&format!("unknown event \"{kind}\"; use one of {known}")));
         }
         self.inner.events.add(kind, callback).map_err(|m| Code::LimitExceeded.error(&m))
     }

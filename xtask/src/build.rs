@@ -1,56 +1,113 @@
-//! The wasm package: `wasm-pack build --target web` into `www/pkg/`, then
-//! `wasm-opt -Oz` from the npm `binaryen` package.
+//! The wasm package in `www/pkg/`: the module built on the pinned nightly with
+//! std rebuilt for size, bound to JS by the `wasm-bindgen` CLI, then `wasm-opt
+//! -Oz` (npm `binaryen`) and the glue minified by `esbuild` (npm); and its size,
+//! as a page loads it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::setup::Tools;
 use crate::steps::{output, root, run_cmd};
 
-/// Sizes of the built package, bytes.
-#[derive(Debug, Clone, Copy)]
+/// The most the files a page loads may weigh together, gzip -9: `cargo xtask test`
+/// fails above it.
+pub(crate) const MAX_GZIP_BYTES: u64 = 60_000;
+
+/// Flags for the module's build, std included (`-Zbuild-std`):
+/// - `panic=immediate-abort`: a panic traps at once, so no panic message is ever
+///   formatted and `core::fmt` leaves every path that only panics;
+/// - `fmt-debug=none`: `Debug` impls print nothing (the module never shows one to a
+///   person: its messages are built from `Display` and plain strings);
+/// - `location-detail=none`: no file and line strings for panics that cannot print;
+/// - legacy symbol mangling: the short names of the closures the glue calls (v0's
+///   spell out every type, in the module's exports and in the glue).
+const RUSTFLAGS: &str = "-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none -Csymbol-mangling-version=legacy";
+
+/// Sizes of the built package, bytes: each file a page loads (the wasm, the JS glue,
+/// the glue's snippets), raw and gzip -9.
+#[derive(Debug, Clone)]
 pub(crate) struct PkgSize {
-    pub(crate) wasm: u64,
-    pub(crate) wasm_gz: u64,
-    pub(crate) glue: u64,
-    pub(crate) glue_gz: u64,
+    pub(crate) files: Vec<(String, u64, u64)>,
+}
+
+impl PkgSize {
+    /// Everything together, gzip -9.
+    pub(crate) fn gzip_total(&self) -> u64 {
+        self.files.iter().map(|(_, _, gz)| gz).sum()
+    }
+
+    /// One line per file and the total.
+    pub(crate) fn describe(&self) -> String {
+        let mut s = String::new();
+        for (name, raw, gz) in &self.files {
+            s.push_str(&format!("  www/pkg/{name}: {raw} B ({gz} B gzip)\n"));
+        }
+        s.push_str(&format!("  together {} B gzip (bound {MAX_GZIP_BYTES} B)", self.gzip_total(),));
+        s
+    }
 }
 
 /// Builds `www/pkg/` and returns its sizes.
 pub(crate) fn wasm_pkg(tools: &Tools) -> Result<PkgSize, String> {
-    run_cmd(tools.command("wasm-pack").args([
-        "build",
-        "bridge-wasm",
-        "--target",
-        "web",
-        "--out-dir",
-        "../www/pkg",
-        "--profile",
-        "wasm-release",
-        "--no-opt",
-        "--mode",
-        "no-install",
-        "--no-pack",
-    ]))?;
-    let wasm = root().join("www/pkg/bridge_wasm_bg.wasm");
-    let optimized = root().join("www/pkg/bridge_wasm_bg.opt.wasm");
+    run_cmd(
+        crate::nightly::cargo()
+            .args(["build", "-p", "bridge-wasm", "--lib", "--target", "wasm32-unknown-unknown"])
+            .args(["--profile", "wasm-release", "-Zbuild-std=std,panic_abort"])
+            .env("RUSTFLAGS", RUSTFLAGS),
+    )?;
+    let built = root().join("target/wasm32-unknown-unknown/wasm-release/bridge_wasm.wasm");
+    let pkg = root().join("www/pkg");
+    // What an earlier build left (snippets of a renamed file) must not be served.
+    if pkg.exists() {
+        std::fs::remove_dir_all(&pkg).map_err(|e| format!("cannot clear {}: {e}", pkg.display()))?;
+    }
+    run_cmd(tools.command("wasm-bindgen").args(["--target", "web", "--out-dir"]).arg(&pkg).arg(&built))?;
+    let wasm = pkg.join("bridge_wasm_bg.wasm");
+    let optimized = pkg.join("bridge_wasm_bg.opt.wasm");
     run_cmd(tools.command("wasm-opt").args(["-Oz", "--strip-debug"]).arg(&wasm).arg("-o").arg(&optimized))?;
     std::fs::rename(&optimized, &wasm).map_err(|e| format!("cannot replace {}: {e}", wasm.display()))?;
-    let glue = root().join("www/pkg/bridge_wasm.js");
-    let size = PkgSize {
-        wasm: file_size(&wasm)?,
-        wasm_gz: gzip_size(&wasm)?,
-        glue: file_size(&glue)?,
-        glue_gz: gzip_size(&glue)?,
-    };
-    println!(
-        "  www/pkg: wasm {} B ({} B gzip), JS glue {} B ({} B gzip); together {} B gzip",
-        size.wasm,
-        size.wasm_gz,
-        size.glue,
-        size.glue_gz,
-        size.wasm_gz + size.glue_gz
-    );
+    // The glue as a page loads it: minified (its comments and local names are most of it).
+    let mut glue = vec![pkg.join("bridge_wasm.js")];
+    collect_js(&pkg.join("snippets"), &mut glue);
+    for js in &glue {
+        let mut outfile = std::ffi::OsString::from("--outfile=");
+        outfile.push(js);
+        run_cmd(
+            tools
+                .command("esbuild")
+                .arg(js)
+                .args(["--minify", "--format=esm", "--log-level=warning", "--allow-overwrite"])
+                .arg(outfile),
+        )?;
+    }
+    let size = measure(&pkg)?;
+    println!("{}", size.describe());
     Ok(size)
+}
+
+/// The files a page loads from `pkg`: the wasm, the glue and its snippets (not the
+/// TypeScript declarations).
+fn measure(pkg: &Path) -> Result<PkgSize, String> {
+    let mut paths = vec![pkg.join("bridge_wasm_bg.wasm"), pkg.join("bridge_wasm.js")];
+    collect_js(&pkg.join("snippets"), &mut paths);
+    let mut files = Vec::new();
+    for p in paths {
+        let name = p.strip_prefix(pkg).unwrap_or(&p).display().to_string();
+        files.push((name, file_size(&p)?, gzip_size(&p)?));
+    }
+    Ok(PkgSize { files })
+}
+
+fn collect_js(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_js(&p, out);
+        } else if p.extension().is_some_and(|e| e == "js") {
+            out.push(p);
+        }
+    }
 }
 
 fn file_size(p: &Path) -> Result<u64, String> {

@@ -9,7 +9,6 @@
 //! written to) and grows a working corpus in `target/fuzz-corpus/<target>`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd, run_tee};
@@ -37,17 +36,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// The nightly toolchain (minimal profile), installed when missing.
-fn nightly() -> Result<Option<String>, String> {
-    let list = output(Command::new("rustup").args(["toolchain", "list"])).ok_or("rustup is not available")?;
-    if list.lines().any(|l| l.starts_with("nightly")) {
-        return Ok(Some("nightly already installed".into()));
-    }
-    println!("  installing the nightly toolchain (minimal profile; about a minute)");
-    run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
-    Ok(None)
-}
-
 /// cargo-fuzz, installed when missing.
 fn cargo_fuzz() -> Result<Option<String>, String> {
     if let Some(v) = output(cargo().args(["fuzz", "--version"])) {
@@ -57,21 +45,6 @@ fn cargo_fuzz() -> Result<Option<String>, String> {
     run_cmd(cargo().args(["install", "cargo-fuzz", "--locked"]))
         .or_else(|_| run_cmd(cargo().args(["install", "cargo-fuzz"])))?;
     Ok(None)
-}
-
-/// rustup's `cargo` (which understands `+nightly`), not the stable one running us,
-/// with nothing of ours in its environment that would pin it to stable.
-fn nightly_cargo() -> Command {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
-    let proxy = home.map(|h| h.join("bin/cargo")).filter(|p| p.is_file());
-    let mut c = Command::new(proxy.map_or_else(|| "cargo".into(), std::path::PathBuf::into_os_string));
-    for var in ["CARGO", "RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO_TARGET_DIR"] {
-        c.env_remove(var);
-    }
-    c.arg("+nightly");
-    c
 }
 
 /// What libFuzzer reported at the end of a run.
@@ -84,7 +57,7 @@ fn run_target(target: &str, secs: u64) -> Result<(u64, u64), String> {
     let seeds = root().join("fuzz/corpus").join(target);
     let work = root().join("target/fuzz-corpus").join(target);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let mut cmd = nightly_cargo();
+    let mut cmd = crate::nightly::cargo();
     cmd.current_dir(root().join("fuzz"))
         .args(["fuzz", "run", target])
         .arg(&work)
@@ -118,7 +91,8 @@ fn count_files(dir: &Path) -> u64 {
 
 /// Adds the fuzz steps (install on demand, then each target) to `steps`.
 pub(crate) fn steps_into(steps: &mut Steps, secs: u64, targets: &[String], figures: &mut Vec<String>) {
-    let ready = steps.step("fuzz: nightly toolchain", nightly) && steps.step("fuzz: cargo-fuzz", cargo_fuzz);
+    let ready =
+        steps.step("fuzz: nightly toolchain", crate::nightly::install) && steps.step("fuzz: cargo-fuzz", cargo_fuzz);
     for target in targets {
         steps.step(&format!("fuzz: {target} ({secs} s)"), || {
             if !ready {

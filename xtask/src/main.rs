@@ -4,8 +4,9 @@
 //! # Layout
 //!
 //! - [`steps`]: running commands as timed, named steps with a summary.
-//! - [`setup`]: idempotent installs (wasm target, wasm-bindgen, wasm-pack,
-//!   wasm-opt, Chromium, npm packages).
+//! - [`setup`]: idempotent installs (wasm target, wasm-bindgen, the pinned nightly,
+//!   wasm-opt, Chromium, npm packages, nats-server).
+//! - [`nightly`]: the pinned nightly toolchain (the wasm package, fuzzing).
 //! - [`build`]: the wasm package in `www/pkg/`.
 //! - [`run`]: the product on the embedded default.
 //! - [`test`]: every check, with one summary.
@@ -19,6 +20,7 @@ mod bench;
 mod build;
 mod cluster;
 mod fuzz;
+mod nightly;
 mod run;
 mod setup;
 mod steps;
@@ -30,6 +32,7 @@ usage: cargo xtask <command>
 commands:
   setup   install what the project needs (idempotent; skips what is there)
   run     setup, build the wasm package, start the backend with the dashboard and demo
+  build   setup, then build the wasm package into www/pkg and print what a page loads, gzip -9
   test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
           e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::all().map(|_| ()),
         Some("run") => run::run(&args[1..]),
+        Some("build") => setup::all().and_then(|tools| build::wasm_pkg(&tools)).map(|_| ()),
         Some("test") => test::all(),
         Some("bench") => bench::bench(&args[1..]),
         Some("soak") => bench::soak(&args[1..]),

@@ -11,7 +11,7 @@ use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd};
 /// What later tasks need from setup: a PATH with the project's tools first.
 #[derive(Debug, Clone)]
 pub(crate) struct Tools {
-    /// PATH with `xtask/npm/node_modules/.bin` (wasm-opt) and cargo's bin dir first.
+    /// PATH with `xtask/npm/node_modules/.bin` (wasm-opt, esbuild) and cargo's bin dir first.
     pub(crate) path: OsString,
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
     let tools = Tools { path: tools_path() };
     steps.step("setup: wasm32 target", wasm_target);
     steps.step("setup: wasm-bindgen CLI", || wasm_bindgen_cli(&tools));
-    steps.step("setup: wasm-pack", || wasm_pack(&tools));
+    steps.step("setup: nightly toolchain (the wasm package, fuzzing)", crate::nightly::install);
     steps.step("setup: npm tools (binaryen wasm-opt)", || npm_ci(&root().join("xtask/npm")));
     steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
     steps.step("setup: Chromium and chromedriver", || chromium(&tools));
@@ -133,15 +133,6 @@ fn wasm_bindgen_cli(tools: &Tools) -> Result<Option<String>, String> {
     println!("  installing wasm-bindgen-cli {want} (have: {}); about 3 minutes", have.as_deref().unwrap_or("none"));
     // Not --locked: its lockfile wants a webpki-roots the registry here lacks.
     run_cmd(cargo().args(["install", "wasm-bindgen-cli", "--version", &format!("={want}"), "--force"]))?;
-    Ok(None)
-}
-
-fn wasm_pack(tools: &Tools) -> Result<Option<String>, String> {
-    if let Some(v) = output(tools.command("wasm-pack").arg("--version")) {
-        return Ok(Some(format!("{v} already installed")));
-    }
-    println!("  installing wasm-pack; about 3 minutes");
-    run_cmd(cargo().args(["install", "wasm-pack", "--locked"]))?;
     Ok(None)
 }
 
