@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, Permit, Rejected};
 use crate::random::RandomSource;
-use crate::retry::{
-    Decision, Failure, FailureClass, Outcome, RetryBudget, RetryError, RetryPolicy, RetryRun, StopReason,
-};
+use crate::retry::operation::Operation;
+use crate::retry::{Failure, FailureClass, Outcome, RetryBudget, RetryError, RetryPolicy};
 use crate::time::{Millis, duration_ms};
 
 /// Reads the platform's monotonic clock.
@@ -244,89 +243,46 @@ where
 {
     let Env { clock, sleeper } = env;
     let mut cancel = pin!(cancel);
-    let started_us = first.as_ref().map_or_else(|| clock.now_micros(), |f| f.started_us);
-    let mut run = RetryRun::start(policy, first.as_ref().map_or_else(|| clock.now(), |f| f.started), rng);
-    let mut failed: Option<E> = None;
-    if let Some(f) = first {
-        let _ = run.begin_attempt(f.started);
-        guard.first_attempt(f.started);
-        failed = Some(f.error);
-    }
-    let mut last: Option<E> = None;
+    let (mut operation, mut failed) = match first {
+        Some(f) => (Operation::resume(policy, f.started, f.started_us, rng, guard), Some(f.error)),
+        None => (Operation::start(policy, clock.now(), clock.now_micros(), rng), None),
+    };
     let result = loop {
         let error = match failed.take() {
             Some(e) => e,
             None => {
-                let now = clock.now();
-                let timeout = match run.begin_attempt(now) {
-                    Ok(t) => t,
-                    Err(_) => break Err(RetryError::DeadlineExceeded { attempts: run.attempts(), last: last.take() }),
-                };
-                if run.attempts() == 1 {
-                    guard.first_attempt(now);
-                }
-                let permit = match guard.admit(now) {
-                    Ok(p) => p,
-                    Err(rejected) => {
-                        break Err(RetryError::CircuitOpen {
-                            breaker: guard.name().to_owned(),
-                            retry_in: rejected.retry_in(now),
-                            attempts: run.attempts() - 1,
-                        });
-                    }
+                let info = match operation.begin(clock.now(), guard) {
+                    Ok(info) => info,
+                    Err(e) => break Err(e),
                 };
                 let timer = async {
-                    match timeout {
+                    match info.timeout {
                         Some(t) => sleeper.sleep(t).await,
                         None => pending().await,
                     }
                 };
                 // A finished attempt wins over cancellation, which wins over the timeout.
-                let attempt = op(AttemptInfo { number: run.attempts(), timeout });
-                let error = match race(attempt, race(cancel.as_mut(), timer)).await {
+                match race(op(info), race(cancel.as_mut(), timer)).await {
                     Either::Left(Ok(value)) => {
-                        guard.record(permit, Verdict::Success, clock.now());
+                        operation.succeeded(clock.now(), guard);
                         break Ok(value);
                     }
                     Either::Left(Err(e)) => e,
-                    Either::Right(Either::Left(())) => {
-                        guard.record(permit, Verdict::Abandoned, clock.now());
-                        break Err(RetryError::Cancelled { attempts: run.attempts() });
-                    }
-                    Either::Right(Either::Right(())) => E::timed_out(timeout.unwrap_or_default()),
-                };
-                let verdict =
-                    if error.class() == FailureClass::Transient { Verdict::Failure } else { Verdict::Success };
-                guard.record(permit, verdict, clock.now());
-                error
-            }
-        };
-        let now = clock.now();
-        let attempts = run.attempts();
-        match run.after_failure(now, error.class(), error.retry_after(), || guard.allow_retry(now)) {
-            Decision::Retry { delay, .. } => {
-                last = Some(error);
-                if let Either::Right(()) = race(sleeper.sleep(delay), cancel.as_mut()).await {
-                    break Err(RetryError::Cancelled { attempts });
+                    Either::Right(Either::Left(())) => break Err(operation.cancelled(clock.now(), guard)),
+                    Either::Right(Either::Right(())) => E::timed_out(info.timeout.unwrap_or_default()),
                 }
             }
-            Decision::Stop(reason) => {
-                break Err(match reason {
-                    StopReason::Permanent => RetryError::Permanent { attempts, error },
-                    StopReason::Exhausted => RetryError::Exhausted { attempts, last: error },
-                    StopReason::DeadlineExceeded => RetryError::DeadlineExceeded { attempts, last: Some(error) },
-                    StopReason::BudgetExhausted => RetryError::BudgetExhausted { attempts, last: error },
-                });
+        };
+        match operation.failed(clock.now(), guard, error) {
+            Ok(delay) => {
+                if let Either::Right(()) = race(sleeper.sleep(delay), cancel.as_mut()).await {
+                    break Err(operation.cancelled(clock.now(), guard));
+                }
             }
+            Err(e) => break Err(e),
         }
     };
-    let summary = RunSummary {
-        attempts: result.as_ref().map_or_else(RetryError::attempts, |_| run.attempts()),
-        retries: run.retries(),
-        total_delay: run.total_delay(),
-        latency_us: clock.now_micros().saturating_sub(started_us),
-        outcome: result.as_ref().map_or_else(RetryError::outcome, |_| Outcome::Succeeded),
-    };
+    let summary = operation.summary(result.as_ref(), clock.now_micros());
     (result, summary)
 }
 

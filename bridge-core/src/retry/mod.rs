@@ -1,5 +1,6 @@
 //! Retrying: policies, failure classification, the retry budget, outcomes,
-//! and the retry loop itself (as a pure state machine and as an async driver).
+//! and the retry loop itself: as a pure state machine ([`RetryRun`]), with the
+//! breaker and the budget ([`operation::Operation`]), and as an async driver.
 //!
 //! Why retry at all: most failures between a page and its local backend are
 //! brief (a restart, a dropped socket). Why not retry blindly: retrying a 404
@@ -12,6 +13,7 @@
 mod budget;
 pub mod driver;
 mod failure;
+pub mod operation;
 mod outcome;
 mod policy;
 mod run;
