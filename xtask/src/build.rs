@@ -1,7 +1,8 @@
 //! The wasm package in `www/pkg/`: the module built on the pinned nightly with
-//! std rebuilt for size, bound to JS by the `wasm-bindgen` CLI, then `wasm-opt
-//! -Oz` (npm `binaryen`) and the glue minified by `esbuild` (npm); and its size,
-//! as a page loads it.
+//! std rebuilt for size, bound to JS by the `wasm-bindgen` CLI and shrunk by
+//! `wasm-opt -Oz` (npm `binaryen`); the JS driver (`bridge-wasm/js/`) bundled
+//! with the glue into one minified `bridge_wasm.js` by `esbuild` (npm), and its
+//! hand-written types; and the size of what a page loads.
 
 use std::path::{Path, PathBuf};
 
@@ -55,40 +56,52 @@ pub(crate) fn wasm_pkg(tools: &Tools) -> Result<PkgSize, String> {
             .env("RUSTFLAGS", RUSTFLAGS),
     )?;
     let built = root().join("target/wasm32-unknown-unknown/wasm-release/bridge_wasm.wasm");
+    // The glue wasm-bindgen writes, which the driver imports as `bridge-wasm-glue`.
+    let glue = root().join("target/wasm-glue");
     let pkg = root().join("www/pkg");
-    // What an earlier build left (snippets of a renamed file) must not be served.
-    if pkg.exists() {
-        std::fs::remove_dir_all(&pkg).map_err(|e| format!("cannot clear {}: {e}", pkg.display()))?;
+    // What an earlier build left (a renamed file) must not be served.
+    for dir in [&glue, &pkg] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+        }
     }
-    run_cmd(tools.command("wasm-bindgen").args(["--target", "web", "--out-dir"]).arg(&pkg).arg(&built))?;
+    run_cmd(
+        tools.command("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&glue).arg(&built),
+    )?;
+    std::fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {}: {e}", pkg.display()))?;
     let wasm = pkg.join("bridge_wasm_bg.wasm");
-    let optimized = pkg.join("bridge_wasm_bg.opt.wasm");
-    run_cmd(tools.command("wasm-opt").args(["-Oz", "--strip-debug"]).arg(&wasm).arg("-o").arg(&optimized))?;
-    std::fs::rename(&optimized, &wasm).map_err(|e| format!("cannot replace {}: {e}", wasm.display()))?;
-    // The glue as a page loads it: minified (its comments and local names are most of it).
-    let mut glue = vec![pkg.join("bridge_wasm.js")];
-    collect_js(&pkg.join("snippets"), &mut glue);
-    for js in &glue {
-        let mut outfile = std::ffi::OsString::from("--outfile=");
-        outfile.push(js);
-        run_cmd(
-            tools
-                .command("esbuild")
-                .arg(js)
-                .args(["--minify", "--format=esm", "--log-level=warning", "--allow-overwrite"])
-                .arg(outfile),
-        )?;
-    }
+    run_cmd(
+        tools
+            .command("wasm-opt")
+            .args(["-Oz", "--strip-debug"])
+            .arg(glue.join("bridge_wasm_bg.wasm"))
+            .arg("-o")
+            .arg(&wasm),
+    )?;
+    // The page's one JS file: the driver bundled with the glue, minified.
+    let mut alias = std::ffi::OsString::from("--alias:bridge-wasm-glue=");
+    alias.push(glue.join("bridge_wasm.js"));
+    let mut outfile = std::ffi::OsString::from("--outfile=");
+    outfile.push(pkg.join("bridge_wasm.js"));
+    run_cmd(
+        tools
+            .command("esbuild")
+            .arg(root().join("bridge-wasm/js/index.js"))
+            .args(["--bundle", "--format=esm", "--minify", "--log-level=warning"])
+            .arg(alias)
+            .arg(outfile),
+    )?;
+    let types = root().join("bridge-wasm/js/bridge_wasm.d.ts");
+    std::fs::copy(&types, pkg.join("bridge_wasm.d.ts")).map_err(|e| format!("cannot copy {}: {e}", types.display()))?;
     let size = measure(&pkg)?;
     println!("{}", size.describe());
     Ok(size)
 }
 
-/// The files a page loads from `pkg`: the wasm, the glue and its snippets (not the
-/// TypeScript declarations).
+/// The files a page loads from `pkg`: every `.js` and `.wasm` (not the TypeScript declarations).
 fn measure(pkg: &Path) -> Result<PkgSize, String> {
-    let mut paths = vec![pkg.join("bridge_wasm_bg.wasm"), pkg.join("bridge_wasm.js")];
-    collect_js(&pkg.join("snippets"), &mut paths);
+    let mut paths = Vec::new();
+    collect(pkg, &mut paths);
     let mut files = Vec::new();
     for p in paths {
         let name = p.strip_prefix(pkg).unwrap_or(&p).display().to_string();
@@ -97,14 +110,14 @@ fn measure(pkg: &Path) -> Result<PkgSize, String> {
     Ok(PkgSize { files })
 }
 
-fn collect_js(dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            collect_js(&p, out);
-        } else if p.extension().is_some_and(|e| e == "js") {
+            collect(&p, out);
+        } else if p.extension().is_some_and(|e| e == "js" || e == "wasm") {
             out.push(p);
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::steps::{Backend, Steps, cargo, root, run_cmd, run_tee};
+use crate::steps::{Steps, cargo, root, run_cmd, run_tee};
 use crate::{build, setup};
 
 /// Seconds of fuzzing per target in a test run.
@@ -41,18 +41,6 @@ pub(crate) fn all() -> Result<(), String> {
         run_cmd(&mut cmd).map(|()| None)
     });
     steps.step("backend binary (debug)", || run_cmd(cargo().args(["build", "-p", "bridge-backend"])).map(|()| None));
-    steps.step("wasm tests (headless Chromium, live backend)", || {
-        // The browser tests talk to a real backend with the demo fault switch; its
-        // address is compiled into them (they run inside the browser, without env).
-        let backend = Backend::start(&["--demo"])?;
-        println!("  backend for the browser tests: {}", backend.url);
-        let mut cmd = tools.command("cargo");
-        cmd.args(["test", "--target", "wasm32-unknown-unknown", "-p", "bridge-wasm"])
-            .env("BRIDGE_TEST_BACKEND", &backend.url);
-        let log = run_tee(&mut cmd)?;
-        count_cargo_tests(&log, &mut counts);
-        Ok(None)
-    });
     steps.step("Playwright (Chromium)", || {
         if !pkg_built {
             return Err("needs the wasm package, which failed to build".into());
@@ -129,7 +117,7 @@ fn count_cargo_tests(log: &str, counts: &mut BTreeMap<String, u64>) {
 fn crate_of(binary: &str) -> String {
     match binary {
         "bridge_core" | "properties" => "bridge-core".into(),
-        "bridge_wasm" | "browser" => "bridge-wasm".into(),
+        "bridge_wasm" => "bridge-wasm".into(),
         "bridge_backend" | "check_config" => "bridge-backend".into(),
         "xtask" => "xtask".into(),
         // Every other test binary is one of tests/tests/*.rs (backend/tests/check_config.rs is above).

@@ -61,7 +61,19 @@ impl BreakerRegistry {
 
     /// The settings a breaker named `name` gets.
     pub fn config_for(&self, name: &str) -> BreakerConfig {
-        self.overrides.get(name).copied().unwrap_or(self.defaults)
+        self.configured(name).unwrap_or(self.defaults)
+    }
+
+    /// The settings given for `name` itself, if any.
+    pub fn configured(&self, name: &str) -> Option<BreakerConfig> {
+        self.overrides.get(name).copied()
+    }
+
+    /// Settings for the breakers created from now on that have none of their own.
+    pub fn set_defaults(&mut self, config: BreakerConfig) -> Result<(), InvalidBreaker> {
+        config.validate()?;
+        self.defaults = config;
+        Ok(())
     }
 
     /// The breaker named `name`, if it exists.

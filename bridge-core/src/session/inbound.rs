@@ -65,6 +65,16 @@ pub enum Inbound<P> {
     Other,
 }
 
+impl<P> Inbound<P> {
+    /// What every tab sharing the connection gets too: events, resets, messages, presence.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            Inbound::Event { .. } | Inbound::Reset { .. } | Inbound::Message { .. } | Inbound::Presence { .. }
+        )
+    }
+}
+
 /// The failure an `error` frame with `code` stands for.
 pub fn error_failure(code: &str, message: &str, retryable: bool, retry_after_ms: Option<u64>) -> Failure {
     match code {

@@ -731,3 +731,83 @@ test("a refused upgrade is explained by the node", async ({ page }) => {
   await waitFor(page, "the socket to open once the fault ends", 8000, () => T.socketState(b, "agents") === "open");
   await stop(page);
 });
+
+// ---- the module's exports and the config (were bridge-wasm/tests/browser.rs) ----
+
+test("the module exports its version and the built-in policies", async ({ page }) => {
+  const r = await page.evaluate(async (backend) => {
+    const m = await import(`${backend}/pkg/bridge_wasm.js`);
+    return { version: m.version(), llm: m.defaultPolicies().sendLLMPrompt, fallback: m.policyFor("noSuchTool") };
+  }, backendUrl());
+  expect(r.version).toMatch(/^\d+\.\d+\.\d+$/);
+  expect([r.llm.maxRetries, r.llm.baseDelayMs]).toEqual([2, 500]);
+  expect(r.fallback.maxRetries).toBe(3);
+});
+
+test("backoff is capped and reproducible in the browser", async ({ page }) => {
+  const [a, b] = await page.evaluate(async (backend) => {
+    const m = await import(`${backend}/pkg/bridge_wasm.js`);
+    return [Array.from(m.backoffDelays("connectEvolutionSocket", 42)), Array.from(m.backoffDelays("connectEvolutionSocket", 42))];
+  }, backendUrl());
+  expect(a).toEqual(b);
+  expect(a).toHaveLength(5);
+  // 200 ms base, ±20 %: the first delay is within [160, 240].
+  expect(a[0]).toBeGreaterThanOrEqual(160);
+  expect(a[0]).toBeLessThanOrEqual(240);
+  expect(a.every((d) => d <= 30_000)).toBe(true);
+});
+
+test("config errors name the field", async ({ page }) => {
+  const cases = [
+    [{ healthIntervalMs: 5 }, "config.healthIntervalMs: must be between 100 and 3600000, got 5"],
+    [{ healthIntervalMs: "fast" }, "config.healthIntervalMs: must be a number, got a string"],
+    [{ backendUrl: "ftp://x" }, 'config.backendUrl: must start with http:// or https://, got "ftp://x"'],
+    [{ backendUrl: ["http://a", "ftp://b"] }, 'config.backendUrl: must start with http:// or https://, got "ftp://b"'],
+    [{ backendUrl: [] }, "config.backendUrl: give 1 to 16 URLs, got 0"],
+    [{ backendUrl: 5 }, "config.backendUrl: must be a string or an array of strings, got a number"],
+    [{ sockets: ["evolution", "chat"] }, 'config.sockets: "chat" is not a socket; use "evolution" and/or "agents"'],
+    [{ agent: {} }, "config.agent.name: is required"],
+    [{ policies: { fetch: { maxRetries: -1 } } }, "config.policies.fetch.maxRetries: must be a whole number of 0 or more"],
+    [{ policies: { fetch: { jitter: { mode: "wild" } } } }, 'jitter.mode: "wild" is not one of none, proportional, full, decorrelated'],
+    [{ breakers: { llm: { failureThreshold: 0 } } }, "config.breakers.llm: failureThreshold must be at least 1"],
+    [{ retryBudget: { ratio: 20 } }, "config.retryBudget: retry budget ratio must be between 0 and 10, got 20"],
+    [{ persistOutbox: "yes" }, "config.persistOutbox: must be true, false or an object"],
+    [{ persistOutbox: { maxEntries: 0 } }, "config.persistOutbox.maxEntries: must be between 1 and 100000, got 0"],
+    [{ persistOutbox: { maxAge: 5 } }, "config.persistOutbox: unknown field `maxAge`"],
+  ];
+  const errorOf = (config) =>
+    page.evaluate((c) => {
+      try {
+        new T.Bridge(c);
+        return { constructed: true };
+      } catch (e) {
+        return { code: e.code, message: e.message };
+      }
+    }, config);
+  for (const [config, want] of cases) {
+    const e = await errorOf(config);
+    expect(e.code, JSON.stringify(config)).toBe("invalid_config");
+    expect(e.message, JSON.stringify(config)).toContain(want);
+  }
+  const typo = await errorOf({ healthIntervalMS: 500 });
+  expect(typo.message.startsWith("config: unknown field `healthIntervalMS`; known fields:"), typo.message).toBe(true);
+  const policy = await errorOf({ policies: { fetch: { baseDelayMs: 99999 } } });
+  expect(policy.message.startsWith('config.policies: policy "fetch": base delay (99999 ms)'), policy.message).toBe(true);
+});
+
+test("config defaults and a kept id", async ({ page }) => {
+  const r = await page.evaluate(() => {
+    localStorage.removeItem("bridge.id");
+    const b = new T.Bridge({});
+    const again = new T.Bridge(undefined).id;
+    const s = b.state();
+    return { id: b.id, kept: localStorage.getItem("bridge.id"), again, origin: location.origin, s };
+  });
+  expect(r.id.startsWith("b-"), r.id).toBe(true);
+  expect(r.kept, "kept in localStorage").toBe(r.id);
+  expect(r.again, "the next bridge reuses it").toBe(r.id);
+  expect(r.s.sockets.evolution.url).toBe(`${r.origin.replace("http", "ws")}/evolution`);
+  expect(r.s.sockets.evolution.outboxLimit).toBe(256);
+  expect(r.s.policies.named.fetch.maxRetries).toBe(3);
+  expect(r.s.policies.named.sendLLMPrompt.attemptTimeoutMs).toBe(60_000);
+});

@@ -1,11 +1,89 @@
-//! TypeScript types for `pkg/bridge_wasm.d.ts`: the shapes the JS API takes and
-//! returns (wasm-bindgen alone would say `any`). Kept next to the code they
-//! describe: `config.rs`, `bridge_core::report`, `bridge_core::protocol::frames`.
+// TypeScript types of /pkg/bridge_wasm.js (the bridge's JS driver bundled with
+// its wasm module): the shapes the API takes and returns. Kept next to the
+// code they describe: js/config.js, js/bridge.js, bridge_core::report and
+// bridge_core::protocol::frames.
 
-use wasm_bindgen::prelude::*;
+/** Loads the wasm module (from `bridge_wasm_bg.wasm` beside this file, or what you pass). */
+export default function init(
+  module_or_path?: { module_or_path: RequestInfo | URL | Response | BufferSource | WebAssembly.Module } | RequestInfo | URL | Response | BufferSource | WebAssembly.Module | Promise<Response>,
+): Promise<unknown>;
+/** Loads the wasm module synchronously from its bytes or a compiled module. */
+export function initSync(module: { module: BufferSource | WebAssembly.Module } | BufferSource | WebAssembly.Module): unknown;
 
-#[wasm_bindgen(typescript_custom_section)]
-const TYPES: &str = r#"
+/** The bridge's version. */
+export function version(): string;
+/** The built-in per-tool retry policies, by name, plus `default`. */
+export function defaultPolicies(): Record<string, object>;
+/** The retry policy a tool named `name` gets (unknown names get the default). */
+export function policyFor(name: string): { maxRetries: number; baseDelayMs: number; maxDelayMs: number; jitter: unknown; deadlineMs: number | null; attemptTimeoutMs: number | null };
+/** The delays, in ms, that the tool `name`'s policy would wait between its retries, drawing jitter from a generator seeded with `seed`. */
+export function backoffDelays(name: string, seed: number): Float64Array;
+
+/** A subscription to evolution events; `unsubscribe()` ends it. */
+export class Subscription {
+  private constructor();
+  /** Stops delivering events to this subscription's callback. Returns false if it had already ended. */
+  unsubscribe(): boolean;
+}
+
+/** The bridge. See `docs/bridge.md`. */
+export class Bridge {
+  /** Creates a bridge; throws an `Error` with `code: "invalid_config"` naming the field when `config` is wrong. */
+  constructor(config?: BridgeConfig);
+  /** This bridge's id. */
+  readonly id: string;
+  /** Connects the sockets and starts health polling and reporting. Resolves at once; watch `health` events or `state()` for the connections. */
+  start(): Promise<void>;
+  /** Releases every socket, timer, listener and registered tool. Waiting requests fail with `code: "stopped"`. A stopped bridge can be started again. */
+  stop(): Promise<void>;
+  /**
+   * Subscribes `callback` to evolution events on `topics` (a name, `*`, `prefix.*`, or an array); returns a `Subscription`.
+   * Events resume after reconnects without loss or duplicates; a `reset` event says when the server could not replay what was missed.
+   */
+  subscribe(topics: string | string[], callback: (event: EvolutionEvent) => void): Subscription;
+  /** Sends an evolution request for `action` with `params`; resolves with the handler's result. */
+  request(action: string, params?: unknown, options?: { timeoutMs?: number; tool?: string }): Promise<unknown>;
+  /** Registers this page's agent (re-registered automatically after every reconnect). */
+  registerAgent(name: string, capabilities?: string[]): Promise<{ type: "ack"; id: string; queued: number }>;
+  /** Sends a message to an agent; resolves once the backend acked it. Takes effect exactly once, even across reconnects. */
+  sendA2A(message: A2aMessage): Promise<A2aAck>;
+  /** Lists agents (optionally only those with `capability`). */
+  discover(capability?: string): Promise<AgentInfo[]>;
+  /** Sends a message to every other online agent; resolves with `{recipients}`. */
+  broadcast(messageType: string, content: unknown): Promise<{ type: "ack"; recipients: number }>;
+  /** Calls `callback(message)` for each agent message; acknowledged after the callback returns (or its promise resolves). */
+  onMessage(callback: (message: AgentMessage) => void | Promise<void>): void;
+  /** `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker. `options.signal` cancels every attempt. */
+  fetch(url: string, init?: RequestInit, options?: FetchOptions): Promise<Response>;
+  /** Runs `fn` (sync or async; it gets `{attempt}`) under tool `tool`'s policy and breaker. */
+  call<T>(tool: string, fn: (context: { attempt: number; timeoutMs?: number }) => T | Promise<T>): Promise<T>;
+  /** Sends a prompt to the LLM endpoint; resolves with `{text, model, usage}`. */
+  prompt(input: Prompt): Promise<{ text: string; model: unknown; usage: unknown }>;
+  /** Everything the bridge knows: the same JSON as the `get_os_state` tool and the report sent to the backend. */
+  state(): BridgeState;
+  /** Closes breaker `name` by hand; false if there is no such breaker. */
+  resetBreaker(name: string): boolean;
+  /** Opens breaker `name` by hand until `resetBreaker`; false if there is no such breaker. */
+  isolateBreaker(name: string): boolean;
+  /** Listens for `health`, `reset`, `message`, `presence`, `node` and `recovered` events. */
+  addEventListener<K extends keyof BridgeEventMap>(kind: K, callback: (detail: BridgeEventMap[K]) => void): void;
+  /** Removes a listener added with `addEventListener`. */
+  removeEventListener<K extends keyof BridgeEventMap>(kind: K, callback: (detail: BridgeEventMap[K]) => void): void;
+  /** Same as `addEventListener("health", callback)`. */
+  onHealthChange(callback: (change: HealthChange) => void): void;
+  /** Runs the health checks now (and reports if anything changed); resolves with the health. */
+  checkHealth(): Promise<BridgeState["health"]>;
+  /** Sends a state report now; resolves with its seq when the backend accepted it. */
+  sendReport(): Promise<number>;
+  /** Registers the bridge's tools on the page's model context; returns their names (empty without one) and the provider. */
+  registerWebMcpTools(): string[] & { provider: "native" | "navigator" | "polyfill" | null };
+  /** Registers a page tool on WebMCP, wrapped in its own breaker and `options.policy`. Returns false when the page has no model context. */
+  registerTool(
+    descriptor: { name: string; description?: string; inputSchema?: object; execute: (input: any, options: { signal: AbortSignal }) => unknown },
+    options?: { policy?: PolicyOverride },
+  ): boolean;
+}
+
 /** A retry policy override; every field optional. */
 export interface PolicyOverride {
   maxRetries?: number;
@@ -234,4 +312,3 @@ export interface Recovered {
   /** failed: why (a BridgeError). */
   error?: BridgeError;
 }
-"#;

@@ -1,0 +1,531 @@
+// A resilient WebSocket to the backend (evolution or agents): the browser's
+// side of the socket's session in the wasm module (bridge-core's `Session`),
+// which decides what to send and what the page gets. This opens sockets, runs
+// timers and calls the page.
+//
+// While started, it keeps a connection: each connect runs under the socket's
+// policy (`connectEvolutionSocket` / `connectAgentSocket`) and breaker of the
+// same name, waiting out an open breaker. Requests wait in a bounded outbox
+// while disconnected and are re-sent with the same id after a reconnect (the
+// server de-duplicates by id, so each takes effect once); subscriptions resume
+// with `since`, events are de-duplicated by seq, and an agent re-registers and
+// gets its queued messages. A heartbeat finds a dead connection within two
+// intervals.
+
+import { Code, failedAttempt, failureArgs, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
+import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
+import { Signal, now, race, sleep } from "./platform.js";
+import { run } from "./retry.js";
+
+export const EVOLUTION = 0;
+export const AGENTS = 1;
+
+/** The run loop ended because the bridge stopped. */
+const STOPPED = Symbol("stopped");
+
+const closed = (code, reason) => ({ kind: "socket_closed", code, reason });
+
+/** Resolves when `signal` aborts; cancellable. */
+function aborted(signal) {
+  let listener;
+  const p = new Promise((resolve) => {
+    listener = () => resolve();
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", listener);
+  });
+  p.cancel = () => signal.removeEventListener("abort", listener);
+  return p;
+}
+
+/** One browser WebSocket with its events as a queue; `dispose()` unhooks it and closes the socket. */
+class Conn {
+  #queue = [];
+  #waiter = null;
+
+  constructor(url) {
+    this.ws = new WebSocket(url);
+    const push = (event) => {
+      if (this.#waiter) {
+        const w = this.#waiter;
+        this.#waiter = null;
+        w(event);
+      } else {
+        this.#queue.push(event);
+      }
+    };
+    this.ws.onopen = () => push({ open: true });
+    this.ws.onmessage = (e) => typeof e.data === "string" && push({ text: e.data });
+    // An error is always followed by a close event, which carries the code.
+    this.ws.onclose = (e) => push({ closed: closed(e.code, e.reason) });
+  }
+
+  /** The next event (`{open}`, `{text}` or `{closed}`); cancellable (the event stays queued). */
+  next() {
+    if (this.#queue.length) return Promise.resolve(this.#queue.shift());
+    let resolve;
+    const p = new Promise((r) => (resolve = r));
+    this.#waiter = resolve;
+    p.cancel = () => {
+      if (this.#waiter === resolve) this.#waiter = null;
+    };
+    return p;
+  }
+
+  send(text) {
+    this.ws.send(text);
+  }
+
+  /** Closes with `code` (the close event is still seen). */
+  close(code, reason) {
+    try {
+      this.ws.close(code, reason);
+    } catch {}
+  }
+
+  dispose() {
+    this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
+    if (this.ws.readyState <= WebSocket.OPEN) this.close(1000, "bridge closing");
+  }
+}
+
+/** See the module docs. `k` is EVOLUTION or AGENTS; `bridge` the bridge's shared pieces. */
+export class Socket {
+  constructor(k, bridge) {
+    this.k = k;
+    this.name = k === EVOLUTION ? "evolution" : "agents";
+    this.core = bridge.core;
+    this.tool = this.core.socketTool(k);
+    this.bridge = bridge;
+    this.backends = bridge.backends;
+    this.share = bridge.share;
+    /** Woken when there are frames to send. */
+    this.wake = new Signal();
+    /** Notified when the page goes offline, comes back, is resumed or restored. */
+    this.page = bridge.page.watch();
+    /** Notified when this tab's role changes. */
+    this.role = bridge.share.watch();
+    /** Who waits for each request, by the session's key. */
+    this.waiters = new Map();
+    /** The page's subscription callbacks, by subscription id. */
+    this.callbacks = new Map();
+    /** The node of the current (or last) connection. */
+    this.node = null;
+  }
+
+  /** Runs `input()` on the session, then does what it asks of the page; returns what `input` returned. */
+  withSession(input) {
+    const out = input();
+    this.drain();
+    return out;
+  }
+
+  /** `ws(s)://node/path` of this socket on `node`. */
+  url(node = this.node ?? this.backends.url()) {
+    return node.replace("http", "ws") + "/" + this.name;
+  }
+
+  /** The leader's state of this socket as it last told; empty when this tab is not a follower. */
+  leaderState() {
+    return (this.share.isFollower && this.share.leaderSockets()?.[this.name]?.state) || "";
+  }
+
+  /** This socket as `state()` shows it (in a follower tab, the state is the leader's). */
+  snapshot() {
+    const s = JSON.parse(this.core.socketJson(this.k, this.url()));
+    const led = this.leaderState();
+    if (led) s.state = led;
+    return s;
+  }
+
+  /** A new request id, unique across page loads. */
+  newId() {
+    return this.core.newId(this.k);
+  }
+
+  /**
+   * Sends `frame` (carrying `id`) and waits for its answer: on this tab's connection, or
+   * through the leader tab's when this tab follows. Rejects with a failed attempt.
+   */
+  request(id, frame, signal) {
+    // On this tab's connection the answer's promise is handed back as is, so that a refusal
+    // (the bridge stopping) settles it before any cancel does.
+    return this.share.isFollower ? this.#forwarded(id, frame, signal) : this.localRequest(id, frame, signal);
+  }
+
+  async #forwarded(id, frame, signal) {
+    for (;;) {
+      if (!this.share.isFollower) return this.localRequest(id, frame, signal);
+      const r = await this.share.forward(this.name, id, frame, signal);
+      if ("ok" in r) return r.ok;
+      if (r.error) {
+        const [code, message, retryable] = r.error;
+        throw isOwnCode(code) ? localRefusal(code, message) : failedAttempt({ kind: "server", code, message, retryable });
+      }
+      // The leader changed (maybe to this tab): again, same id.
+    }
+  }
+
+  /**
+   * Queues `frame` on this tab's connection and waits for its answer. The request leaves
+   * the outbox when answered, or when `signal` aborts (its caller stopped waiting).
+   */
+  localRequest(id, frame, signal) {
+    const key = this.core.request(this.k, id, frame);
+    if (typeof key !== "number") throw localRefusal(key.payload, key.text);
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.waiters.delete(key);
+        signal?.removeEventListener("abort", abort);
+      };
+      const abort = () => {
+        done();
+        this.core.cancel(this.k, key);
+        reject(localRefusal(Code.Stopped, "the request was abandoned"));
+      };
+      this.waiters.set(key, {
+        resolve: (v) => (done(), resolve(v)),
+        reject: (e) => (done(), reject(e)),
+      });
+      signal?.addEventListener("abort", abort);
+      this.wake.notify();
+    });
+  }
+
+  /** Sends a frame nobody waits for on the current connection (none in a follower tab: the leader acks for it). */
+  push(frame) {
+    if (this.share.isFollower) return;
+    this.core.push(this.k, frame);
+    this.wake.notify();
+  }
+
+  /** Evolution: calls `callback` with every event on `patterns` from now on; the subscription's id. */
+  subscribe(patterns, callback) {
+    const [id, grew] = this.core.subscribe(this.k, patterns);
+    this.callbacks.set(id, callback);
+    if (grew) this.share.postPatterns(this.ownPatterns());
+    this.wake.notify();
+    return id;
+  }
+
+  /** Evolution: ends subscription `id`; false if it did not exist. */
+  unsubscribe(id) {
+    this.callbacks.delete(id);
+    const r = this.core.unsubscribe(this.k, id);
+    if (r < 0) return false;
+    if (r === 1) this.share.postPatterns(this.ownPatterns());
+    this.wake.notify();
+    return true;
+  }
+
+  ownPatterns() {
+    return this.core.ownPatterns(this.k);
+  }
+
+  allPatterns() {
+    return this.core.allPatterns(this.k);
+  }
+
+  /** Leader: the followers' patterns changed; subscribe what is new, drop what nobody wants. */
+  setRemotePatterns(wanted) {
+    this.core.setRemotePatterns(this.k, wanted);
+    this.wake.notify();
+  }
+
+  /**
+   * Before connecting as the leader: the followers' patterns, and those of the leader this
+   * tab took over from; a tab that saw no event yet resumes from where that leader was.
+   */
+  takeOverPatterns() {
+    const remote = this.share.followersPatterns();
+    for (const p of this.share.leaderUnion()) if (!remote.includes(p)) remote.push(p);
+    this.core.setRemotePatterns(this.k, remote);
+    const at = this.share.leaderPosition();
+    const i = at ? at.lastIndexOf(":") : -1;
+    if (i > 0 && /^\d+$/.test(at.slice(i + 1))) this.core.adoptPosition(this.k, at.slice(0, i), Number(at.slice(i + 1)));
+  }
+
+  /** A frame from the server (on this tab's connection, or shared by the tab that leads). */
+  onFrame(text) {
+    const read = this.core.frame(this.k, now(), text);
+    if (read < 0) return warn("the server sent a frame this bridge cannot read", text), read;
+    // What every tab sharing the connection gets.
+    if (read === 1) this.share.shareFrame(this.name, text);
+    this.drain();
+    return read;
+  }
+
+  agentName() {
+    return this.core.agentName(this.k);
+  }
+
+  /** Agents: the agent to (re-)register on every connect. */
+  setAgent({ name, capabilities }) {
+    this.core.setAgent(this.k, name, capabilities);
+  }
+
+  noteError(e) {
+    this.withSession(() => this.core.noteError(this.k, e));
+  }
+
+  /** Does what the session asks of the page, in order (what it has to send, the connection's loop writes). */
+  drain() {
+    for (;;) {
+      // One output at a time: page callbacks below may call back into the socket.
+      const out = this.core.output(this.k);
+      if (out === undefined) return;
+      switch (out.type) {
+        case "answer":
+          this.waiters.get(out.key)?.resolve(out.payload);
+          break;
+        case "failed":
+          this.waiters.get(out.key)?.reject(failedAttempt(JSON.parse(out.text)));
+          break;
+        case "refused":
+          this.waiters.get(out.key)?.reject(localRefusal(out.payload, out.text));
+          break;
+        case "event":
+          for (const id of out.subs) {
+            const f = this.callbacks.get(id);
+            try {
+              f?.call(null, out.payload);
+            } catch (e) {
+              warn("a subscription callback threw", e);
+            }
+          }
+          break;
+        case "reset":
+        case "presence":
+          this.bridge.events.emit(out.type, out.payload);
+          break;
+        case "message":
+          this.#message(out.payload, out.text);
+          break;
+        case "error":
+          warn("the server reported an error", out.text);
+          break;
+        default:
+          this.bridge.changed.notify();
+      }
+    }
+  }
+
+  /**
+   * Hands an agent message to the page; acknowledges it once every listener has finished.
+   * A listener that fails leaves it unacknowledged, so the server redelivers it after a reconnect.
+   */
+  #message(detail, ack) {
+    const results = this.bridge.events.emit("message", detail);
+    if (!ack) return;
+    const promises = results.filter((v) => v instanceof Promise);
+    if (!promises.length) return this.push(ack);
+    const lifetime = this.bridge.lifetime;
+    Promise.all(promises).then(
+      () => !lifetime.isStopped && this.push(ack),
+      (e) => warn("a message listener failed; the message stays unacknowledged", e),
+    );
+  }
+
+  /** Writes what the session has to send on this connection. */
+  #flush(conn) {
+    for (let text; (text = this.core.transmit(this.k)) !== undefined; ) conn.send(text);
+  }
+
+  /** One connect attempt to `node`: open the socket, say hello, wait for the welcome. */
+  async connect(node, signal) {
+    const url = this.url(node);
+    let conn;
+    try {
+      conn = new Conn(url);
+    } catch (e) {
+      throw failedAttempt({ kind: "validation", message: messageOf(e) });
+    }
+    const next = async () => {
+      const r = await race(conn.next(), aborted(signal));
+      if (r.index === 1) throw failedAttempt({ kind: "other", message: "abandoned", retryable: true });
+      return r.value;
+    };
+    try {
+      const first = await next();
+      // A browser is not told why an upgrade failed: ask the node.
+      if (first.closed) throw failedAttempt(await this.#whyNotOpen(url, first.closed));
+      if (!first.open) throw failedAttempt({ kind: "network", message: "the socket failed to open" });
+      try {
+        conn.send(this.core.opened(this.k));
+      } catch (e) {
+        throw failedAttempt({ kind: "network", message: messageOf(e) });
+      }
+      for (;;) {
+        const event = await next();
+        let why;
+        if (event.text !== undefined) {
+          if (this.onFrame(event.text) >= 0) {
+            if (this.core.isOpen(this.k)) return conn;
+            continue;
+          }
+          why = { kind: "protocol", message: "the server sent an unreadable frame" };
+        } else if (event.closed) {
+          why = event.closed;
+        } else {
+          continue;
+        }
+        throw failedAttempt(JSON.parse(this.core.handshakeFailed(this.k, ...failureArgs(why))));
+      }
+    } catch (e) {
+      conn.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Why a socket failed to open, asked of the node with a plain GET on the same path (the
+   * backend answers what an upgrade would get now, taking nothing): its refusal
+   * (`too_many_handshakes` with the turn to come back at, a full node, a foreign origin...),
+   * that it does not answer, or `otherwise` when it would admit the connection.
+   */
+  async #whyNotOpen(url, otherwise) {
+    const controller = new AbortController();
+    const r = await race(fetch(url.replace("ws", "http"), { cache: "no-store", signal: controller.signal }), sleep(3000));
+    if (r.index === 1) {
+      controller.abort();
+      return { kind: "timeout", after_ms: 3000 };
+    }
+    if ("error" in r) return { kind: "network", message: `the node does not answer: ${messageOf(r.error)}` };
+    const response = r.value;
+    if (response.status === 426 || response.ok) return otherwise;
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {}
+    if (typeof body?.code === "string") {
+      const f = { kind: "server", code: body.code, message: String(body.message ?? ""), retryable: body.retryable === true };
+      if (typeof body.retry_after_ms === "number") f.retry_after_ms = body.retry_after_ms;
+      return f;
+    }
+    return httpFailure(this.core, response);
+  }
+
+  /** Runs a welcomed connection until it ends: why it ended, or STOPPED. */
+  async #connected(conn, lifetime) {
+    try {
+      for (;;) {
+        this.drain();
+        try {
+          this.#flush(conn);
+        } catch (e) {
+          return { kind: "network", message: messageOf(e) };
+        }
+        const beat = this.core.heartbeatMs(this.k);
+        if (beat < 0) return { kind: "other", message: "the session ended", retryable: true };
+        const r = await race(conn.next(), this.wake.notified(), this.role.notified(), sleep(beat), lifetime.stopped());
+        if (r.index === 4) return STOPPED;
+        // Another tab leads now (this page is being frozen or cached): it keeps the connection.
+        if (this.share.isFollower) {
+          conn.close(1000, "another tab leads");
+          this.handOver();
+          return { kind: "other", message: "another tab leads this connection now", retryable: false };
+        }
+        if (r.index === 0) {
+          if (r.value.text !== undefined) this.onFrame(r.value.text);
+          else if (r.value.closed) return r.value.closed;
+        } else if (r.index === 3) {
+          const dead = this.core.tick(this.k, now());
+          if (dead !== undefined) {
+            conn.close(4000, "heartbeat lost");
+            return JSON.parse(dead);
+          }
+        }
+      }
+    } finally {
+      conn.dispose();
+    }
+  }
+
+  /** Keeps the connection up until `lifetime` ends. */
+  async maintain(lifetime) {
+    const core = this.core;
+    for (;;) {
+      if (lifetime.isStopped || core.isReplaced(this.k)) return this.stopped();
+      // Another tab leads: it keeps the connection; wait until this one leads.
+      if (this.share.isFollower) {
+        this.withSession(() => core.following(this.k));
+        await lifetime.run(this.role.notified());
+        continue;
+      }
+      this.withSession(() => core.connecting(this.k));
+      // Leading: subscribe for the other tabs too, from where the tab that led before left off.
+      if (this.k === EVOLUTION) this.takeOverPatterns();
+      // A known-offline browser attempts nothing: no retry burnt, no breaker charged.
+      if (!online()) {
+        this.noteError(OFFLINE);
+        if ((await lifetime.run(untilOnline(this.page))) === undefined) continue;
+      }
+      // Stopping, or the browser going offline, ends the connect attempts.
+      const cancel = () => race(lifetime.stopped(), untilOffline(this.page));
+      const result = await run(core, { tool: this.tool, cancel }, async ({ signal }) => {
+        // Each attempt goes to the node current at that moment: after a failure it may be another.
+        const node = this.backends.url();
+        try {
+          const conn = await this.connect(node, signal);
+          if (signal.aborted) {
+            conn.dispose();
+            throw failedAttempt({ kind: "other", message: "abandoned", retryable: true });
+          }
+          this.backends.succeeded(node);
+          this.node = node;
+          return conn;
+        } catch (e) {
+          // Offline, the node is not to blame: stay with it.
+          if (online() && e.failure) this.backends.failed(node, e.failure);
+          // Every failed attempt is visible at once (health, state), not only when the run ends.
+          if (e.failure) this.noteError(core.describe(...failureArgs(e.failure)));
+          throw e;
+        }
+      });
+      this.bridge.changed.notify();
+      let wait;
+      if ("value" in result) {
+        const why = await this.#connected(result.value, lifetime);
+        if (why === STOPPED) return this.stopped();
+        // A connection that keeps dropping right after opening backs off like a failed connect.
+        wait = this.#disconnected(why);
+        if (wait < 0) continue;
+      } else if (result.ended.code === "circuit_open") {
+        this.noteError("waiting for the circuit breaker to half-open");
+        wait = (result.ended.retryInMs ?? 1000) + 1;
+      } else if (!online()) {
+        wait = 0;
+      } else {
+        this.noteError(result.ended.message);
+        const policy = JSON.parse(core.policyJson(this.tool));
+        wait = result.ended.code === "permanent" ? policy.maxDelayMs : policy.baseDelayMs;
+      }
+      // Back online, resumed or restored: reconnect now rather than after the backoff.
+      if (wait > 0 && (await lifetime.run(pause(wait, this.page))) === undefined) return this.stopped();
+    }
+  }
+
+  /**
+   * After a connection ended: the node and the breaker hear of the drop, and the session
+   * keeps the requests for the next one. The pause before reconnecting; negative when this
+   * socket must not reconnect.
+   */
+  #disconnected(why) {
+    const on = online();
+    if (this.node && on) this.backends.failed(this.node, why);
+    return this.withSession(() => this.core.dropped(this.k, now(), on, ...failureArgs(why)));
+  }
+
+  stopped() {
+    this.withSession(() => this.core.stop(this.k));
+  }
+
+  /** Runs under a new lifetime (after a stop, for the next start). */
+  restart() {
+    this.core.restart(this.k);
+  }
+
+  /** This tab stopped leading: what waits in its outbox fails as retryable, to go again through the new leader. */
+  handOver() {
+    this.withSession(() => this.core.handOver(this.k));
+  }
+}

@@ -1,0 +1,320 @@
+//! The evolution (0) and agents (1) sockets' sessions: bridge-core's
+//! [`Session`], which decides what to send and what the page gets. The driver
+//! opens the socket, feeds in what happens ([`Core::frame`], [`Core::dropped`],
+//! [`Core::tick`], the page's calls), then writes what [`Core::transmit`]
+//! gives and acts on each [`Core::output`].
+
+use bridge_core::protocol::{Id, Position};
+use bridge_core::session::{Output, Refusal, Session};
+use bridge_core::time::Millis;
+use wasm_bindgen::prelude::*;
+
+use super::Core;
+use super::failure::{failure, to_json};
+use super::inbound::read;
+
+#[wasm_bindgen(module = "/js/output.js")]
+extern "C" {
+    /// `{type, key, payload, text, subs}`: one output of a session for the driver.
+    fn output(kind: &str, key: f64, payload: &JsValue, text: Option<String>, subs: &[u32]) -> JsValue;
+}
+
+/// What a refused request is told: the bridge's own code and a sentence.
+fn refused(kind: bridge_core::session::Kind, key: f64, r: Refusal) -> JsValue {
+    let code = match r {
+        Refusal::OutboxFull { .. } => "outbox_full",
+        Refusal::LeaderChanged => "leader_changed",
+        _ => "stopped",
+    };
+    output("refused", key, &JsValue::from_str(code), Some(r.describe(kind)), &[])
+}
+
+impl Core {
+    fn session(&mut self, k: usize) -> Option<&mut Session<JsValue>> {
+        self.sessions.get_mut(k)?.as_mut()
+    }
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// The name of socket `k`'s policy, breaker and metrics (`connectEvolutionSocket`, `connectAgentSocket`).
+    #[wasm_bindgen(js_name = socketTool)]
+    pub fn socket_tool(&self, k: usize) -> String {
+        self.sessions.get(k).and_then(Option::as_ref).map_or("", |s| s.kind().tool()).to_owned()
+    }
+
+    // ---- the page's calls ----
+
+    /// A new request id for socket `k`, unique across page loads.
+    #[wasm_bindgen(js_name = newId)]
+    pub fn new_id(&mut self, k: usize) -> String {
+        match self.session(k).map(|s| s.new_id()) {
+            Some(Id::Str(s)) => s,
+            Some(Id::Num(n)) => n.to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// Queues request `frame` (carrying `id`): its key (its answer comes as an output with
+    /// it), or a `refused` output when it cannot wait.
+    pub fn request(&mut self, k: usize, id: String, frame: String) -> JsValue {
+        let Some(s) = self.session(k) else { return JsValue::NULL };
+        let kind = s.kind();
+        match s.request(Id::Str(id), frame) {
+            Ok(key) => JsValue::from(key as f64),
+            Err(r) => refused(kind, -1.0, r),
+        }
+    }
+
+    /// The caller of request `key` stopped waiting.
+    pub fn cancel(&mut self, k: usize, key: f64) {
+        if let Some(s) = self.session(k) {
+            s.cancel(key as u64);
+        }
+    }
+
+    /// Sends `frame` (an ack) on the current connection, if one is open.
+    pub fn push(&mut self, k: usize, frame: String) {
+        if let Some(s) = self.session(k) {
+            s.push(frame);
+        }
+    }
+
+    /// Subscribes `patterns`: `[id, 1 if this tab's pattern set grew]`.
+    pub fn subscribe(&mut self, k: usize, patterns: Vec<String>) -> Vec<u32> {
+        self.session(k).map_or_else(Vec::new, |s| {
+            let (id, grew) = s.subscribe(patterns);
+            vec![id, u32::from(grew)]
+        })
+    }
+
+    /// Ends subscription `id`: -1 if there is none, 1 if this tab's pattern set shrank, else 0.
+    pub fn unsubscribe(&mut self, k: usize, id: u32) -> i32 {
+        match self.session(k).and_then(|s| s.unsubscribe(id)) {
+            None => -1,
+            Some(shrank) => i32::from(shrank),
+        }
+    }
+
+    /// This tab's own patterns.
+    #[wasm_bindgen(js_name = ownPatterns)]
+    pub fn own_patterns(&mut self, k: usize) -> Vec<String> {
+        self.session(k).map(|s| s.own_patterns()).unwrap_or_default()
+    }
+
+    /// Every pattern the connection serves (this tab's and the other tabs'), each once.
+    #[wasm_bindgen(js_name = allPatterns)]
+    pub fn all_patterns(&mut self, k: usize) -> Vec<String> {
+        self.session(k).map(|s| s.all_patterns()).unwrap_or_default()
+    }
+
+    /// The patterns other tabs want through this connection.
+    #[wasm_bindgen(js_name = setRemotePatterns)]
+    pub fn set_remote_patterns(&mut self, k: usize, wanted: Vec<String>) {
+        if let Some(s) = self.session(k) {
+            s.set_remote_patterns(wanted);
+        }
+    }
+
+    /// Resumes from `epoch:seq` (where another tab's connection was) if nothing was seen yet.
+    #[wasm_bindgen(js_name = adoptPosition)]
+    pub fn adopt_position(&mut self, k: usize, epoch: String, seq: f64) {
+        if let Some(s) = self.session(k) {
+            s.adopt_position(Position { epoch, seq: seq as u64 });
+        }
+    }
+
+    /// The agent registered on every connect.
+    #[wasm_bindgen(js_name = setAgent)]
+    pub fn set_agent(&mut self, k: usize, name: String, capabilities: Vec<String>) {
+        if let Some(s) = self.session(k) {
+            s.set_agent(name, capabilities);
+        }
+    }
+
+    /// The registered agent's name.
+    #[wasm_bindgen(js_name = agentName)]
+    pub fn agent_name(&mut self, k: usize) -> Option<String> {
+        self.session(k).and_then(|s| s.agent_name().map(str::to_owned))
+    }
+
+    /// What went wrong last, for `state()`.
+    #[wasm_bindgen(js_name = noteError)]
+    pub fn note_error(&mut self, k: usize, error: String) {
+        if let Some(s) = self.session(k) {
+            s.note_error(error);
+        }
+    }
+
+    // ---- the connection's life ----
+
+    /// About to connect.
+    pub fn connecting(&mut self, k: usize) {
+        if let Some(s) = self.session(k) {
+            s.connecting();
+        }
+    }
+
+    /// Another tab holds the connection.
+    pub fn following(&mut self, k: usize) {
+        if let Some(s) = self.session(k) {
+            s.following();
+        }
+    }
+
+    /// The socket opened: the `hello` to send.
+    pub fn opened(&mut self, k: usize) -> String {
+        self.session(k).map(|s| s.opened()).unwrap_or_default()
+    }
+
+    /// The socket closed before the welcome, because of the failure given (see
+    /// `failure`): what the attempt failed with, as JSON (the server's explanation when it
+    /// sent one).
+    #[wasm_bindgen(js_name = handshakeFailed)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn handshake_failed(
+        &mut self,
+        k: usize,
+        kind: &str,
+        n: f64,
+        code: &str,
+        text: &str,
+        retryable: bool,
+        retry_after_ms: Option<f64>,
+    ) -> String {
+        let why = failure(kind, n, code, text, retryable, retry_after_ms);
+        let why = match self.session(k) {
+            Some(s) => s.handshake_failed(why),
+            None => why,
+        };
+        to_json(&why)
+    }
+
+    /// A frame arrived at `now` (on this tab's connection, or shared by the tab that
+    /// leads): -1 when it cannot be read, 1 when every tab sharing the connection gets
+    /// it too (events, resets, messages, presence), else 0.
+    pub fn frame(&mut self, k: usize, now: f64, text: &str) -> i32 {
+        let Some(frame) = read(text) else { return -1 };
+        let shared = i32::from(frame.is_shared());
+        if let Some(s) = self.session(k) {
+            s.frame(Millis(now as u64), frame);
+        }
+        shared
+    }
+
+    /// Welcomed and open.
+    #[wasm_bindgen(js_name = isOpen)]
+    pub fn is_open(&mut self, k: usize) -> bool {
+        self.session(k).is_some_and(|s| s.is_open())
+    }
+
+    /// Another connection took the agent's name: no reconnect until `restart`.
+    #[wasm_bindgen(js_name = isReplaced)]
+    pub fn is_replaced(&mut self, k: usize) -> bool {
+        self.session(k).is_some_and(|s| s.is_replaced())
+    }
+
+    /// How long to wait for a frame before the next `tick`, while open; -1 otherwise.
+    #[wasm_bindgen(js_name = heartbeatMs)]
+    pub fn heartbeat_ms(&mut self, k: usize) -> f64 {
+        self.session(k).and_then(|s| s.heartbeat_interval()).map_or(-1.0, |d| d.as_millis() as f64)
+    }
+
+    /// A heartbeat interval passed at `now`: a ping goes out, or the connection counts as
+    /// dead (close it), then the failure as JSON.
+    pub fn tick(&mut self, k: usize, now: f64) -> Option<String> {
+        self.session(k)?.tick(Millis(now as u64)).err().map(|f| to_json(&f))
+    }
+
+    /// The welcomed connection ended at `now` with the failure given: its breaker hears
+    /// of it (repeated drops open it), and the session keeps the requests for the next
+    /// one. How many ms to wait before connecting again, or -1 when this socket must not
+    /// reconnect (another connection took the agent's name).
+    #[allow(clippy::too_many_arguments)]
+    pub fn dropped(
+        &mut self,
+        k: usize,
+        now: f64,
+        online: bool,
+        kind: &str,
+        n: f64,
+        code: &str,
+        text: &str,
+        retryable: bool,
+        retry_after_ms: Option<f64>,
+    ) -> f64 {
+        let why = failure(kind, n, code, text, retryable, retry_after_ms);
+        let now = Millis(now as u64);
+        let tool = self.socket_tool(k);
+        if let Ok(b) = self.breakers.get_or_create(&tool, now)
+            && let Ok(p) = b.try_acquire(now)
+        {
+            if why.is_transient() && online { b.on_failure(p, now) } else { b.on_abandoned(p, now) }
+        }
+        let rng = self.jitter();
+        let backoff = self.policies.get(&tool).backoff(rng);
+        match self.session(k).and_then(|s| s.closed(now, &why, backoff)) {
+            Some(pause) => pause.as_millis() as f64,
+            None => -1.0,
+        }
+    }
+
+    /// This tab stopped leading: waiting requests are refused as `leader_changed`.
+    #[wasm_bindgen(js_name = handOver)]
+    pub fn hand_over(&mut self, k: usize) {
+        if let Some(s) = self.session(k) {
+            s.hand_over();
+        }
+    }
+
+    /// The bridge stopped: waiting requests are refused as `stopped`.
+    pub fn stop(&mut self, k: usize) {
+        if let Some(s) = self.session(k) {
+            s.stop();
+        }
+    }
+
+    /// Starts again after a stop.
+    pub fn restart(&mut self, k: usize) {
+        if let Some(s) = self.session(k) {
+            s.restart();
+        }
+    }
+
+    // ---- what the driver does ----
+
+    /// The next frame to write on the connection, while open.
+    pub fn transmit(&mut self, k: usize) -> Option<String> {
+        self.session(k)?.poll_transmit()
+    }
+
+    /// The next thing to do for the page (`{type, key, payload, text, subs}`), or
+    /// `undefined`: `answer` (request `key` has its answer `payload`), `failed` (the
+    /// server refused it: `text` is the failure), `refused` (the session ended it:
+    /// `payload` is the code, `text` the sentence), `event` (for subscriptions `subs`),
+    /// `reset`, `presence`, `message` (`text`: the ack to push once handled), `error`
+    /// (about no request: `text`), `changed` (the socket's state).
+    pub fn output(&mut self, k: usize) -> JsValue {
+        let Some(s) = self.session(k) else { return JsValue::UNDEFINED };
+        let kind = s.kind();
+        let none = JsValue::NULL;
+        match s.poll_output() {
+            None => JsValue::UNDEFINED,
+            Some(Output::Answer { key, reply: Ok(payload) }) => output("answer", key as f64, &payload, None, &[]),
+            Some(Output::Answer { key, reply: Err(f) }) => output("failed", key as f64, &none, Some(to_json(&f)), &[]),
+            Some(Output::Refused { key, refusal }) => refused(kind, key as f64, refusal),
+            Some(Output::Event { subs, payload }) => output("event", 0.0, &payload, None, &subs),
+            Some(Output::Reset(payload)) => output("reset", 0.0, &payload, None, &[]),
+            Some(Output::Presence(payload)) => output("presence", 0.0, &payload, None, &[]),
+            Some(Output::Message { payload, ack }) => output("message", 0.0, &payload, ack, &[]),
+            Some(Output::ServerError(f)) => output("error", 0.0, &none, Some(f.describe()), &[]),
+            Some(_) => output("changed", 0.0, &none, None, &[]),
+        }
+    }
+
+    /// Socket `k` as `state()` shows it, at `url`, as JSON.
+    #[wasm_bindgen(js_name = socketJson)]
+    pub fn socket_json(&mut self, k: usize, url: String) -> String {
+        self.session(k).map(|s| serde_json::to_string(&s.snapshot(url)).unwrap_or_default()).unwrap_or_default()
+    }
+}
