@@ -18,6 +18,7 @@
 //! - [`health`]: components, aggregate health and change detection.
 //! - [`protocol`]: wire contract v1 (frames, codes, rules, decoding).
 //! - [`report`]: a bridge's state report, shared by bridge and backend.
+//! - [`json`]: JSON text written for size (client frames; the browser module's reports).
 //! - [`session`]: a bridge socket's session (outbox, resume, de-duplication) as a state machine without I/O.
 //! - [`vecmap`]: a small sorted-vector map (compact in the browser module).
 //!
@@ -59,6 +60,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod health;
 pub mod heartbeat;
+pub mod json;
 pub mod metrics;
 pub mod nodes;
 pub mod protocol;

@@ -48,13 +48,13 @@ pub fn default_policies_json() -> String {
     let set = PolicySet::default();
     let map: bridge_core::vecmap::VecMap<&str, &bridge_core::retry::RetryPolicy> =
         set.named().chain([("default", set.default_policy())]).collect();
-    serde_json::to_string(&map).unwrap_or_default()
+    state::json(&map)
 }
 
 /// The retry policy a tool named `name` gets (unknown names get the default), as JSON.
 #[wasm_bindgen(js_name = policyForJson)]
 pub fn policy_for_json(name: &str) -> String {
-    serde_json::to_string(PolicySet::default().get(name)).unwrap_or_default()
+    state::json(PolicySet::default().get(name))
 }
 
 /// The delays, in ms, that the tool `name`'s policy would wait between its

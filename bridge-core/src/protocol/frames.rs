@@ -311,7 +311,7 @@ impl ClientFrame {
 
     /// The frame as JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("frames always serialize")
+        crate::json::to_string::<crate::json::RustFloats, _>(self)
     }
 }
 

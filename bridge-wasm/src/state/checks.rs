@@ -9,6 +9,7 @@ use bridge_core::time::Millis;
 use wasm_bindgen::prelude::*;
 
 use super::Core;
+use super::edge::json;
 use super::failure::failure;
 
 /// Whether `failure` says the node cannot serve us: it did not answer, dropped
@@ -41,13 +42,13 @@ impl Core {
             _ => CheckResult::Fail(detail),
         };
         let change = self.health.record(component, result, latency_ms, Millis(now as u64)).ok()??;
-        serde_json::to_string(&change).ok()
+        Some(json(&change))
     }
 
     /// The health of every component and the whole, as JSON.
     #[wasm_bindgen(js_name = healthJson)]
     pub fn health_json(&self) -> String {
-        serde_json::to_string(&self.health.snapshot()).unwrap_or_default()
+        json(&self.health.snapshot())
     }
 
     /// `http(s)://host:port` of the node to talk to now.
@@ -81,6 +82,6 @@ impl Core {
             return None; // The node answered (a refusal, an error): it is alive.
         }
         let moved = self.nodes.failed(url, Millis(now as u64))?;
-        serde_json::to_string(&moved).ok()
+        Some(json(&moved))
     }
 }

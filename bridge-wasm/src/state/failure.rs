@@ -8,6 +8,7 @@ use bridge_core::retry::Failure;
 use wasm_bindgen::prelude::*;
 
 use super::Core;
+use super::edge::json;
 
 /// The failure the driver describes (see the module docs).
 pub(super) fn failure(
@@ -35,7 +36,7 @@ pub(super) fn failure(
 
 /// `failure` as JSON text for the driver.
 pub(super) fn to_json(failure: &Failure) -> String {
-    serde_json::to_string(failure).unwrap_or_default()
+    json(failure)
 }
 
 /// The short code of a failure's kind, as the page sees it in an error's `cause.code`.
@@ -103,6 +104,6 @@ impl Core {
             (None, Failure::Server { code, message, retryable, .. }) => (code.clone(), message.clone(), *retryable),
             (None, f) => (failure_code(f).to_owned(), f.describe(), f.is_transient()),
         };
-        serde_json::to_string(&triple).unwrap_or_default()
+        json(&triple)
     }
 }

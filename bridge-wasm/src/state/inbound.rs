@@ -8,10 +8,7 @@ use bridge_core::protocol::{Id, Position};
 use bridge_core::session::{Inbound, error_failure};
 use wasm_bindgen::JsValue;
 
-/// A field of a parsed frame, unless missing or null.
-fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
-    js_sys::Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
-}
+use super::edge::{get, parse};
 
 fn text(obj: &JsValue, key: &str) -> Option<String> {
     get(obj, key)?.as_string()
@@ -32,7 +29,7 @@ fn position(obj: &JsValue) -> Option<Position> {
 
 /// Reads one frame; `None` when it is not a JSON object with a known shape.
 pub(super) fn read(frame: &str) -> Option<Inbound<JsValue>> {
-    let obj = js_sys::JSON::parse(frame).ok().filter(JsValue::is_object)?;
+    let obj = Some(parse(frame)).filter(JsValue::is_object)?;
     Some(match text(&obj, "type")?.as_str() {
         "welcome" => Inbound::Welcome { heartbeat_ms: number(&obj, "heartbeat_ms").unwrap_or(15_000) },
         "ack" | "response" | "agents" => {

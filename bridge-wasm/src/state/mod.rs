@@ -23,6 +23,8 @@ use bridge_core::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 
 mod checks;
+mod edge;
+pub(crate) use edge::json;
 mod failure;
 mod inbound;
 mod operations;

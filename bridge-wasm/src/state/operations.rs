@@ -19,6 +19,7 @@ use bridge_core::vecmap::VecMap;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::edge::json;
 use super::failure::{failure, failure_code};
 use super::{Core, MAX_BUDGETS};
 
@@ -269,7 +270,7 @@ impl Core {
                 transient: f.is_transient(),
             }),
         };
-        serde_json::to_string(&ended).unwrap_or_default()
+        json(&ended)
     }
 
     /// Records a purely local operation of `tool` that succeeded (it cannot fail transiently).

@@ -8,6 +8,7 @@ use bridge_core::vecmap::VecMap;
 use wasm_bindgen::prelude::*;
 
 use super::Core;
+use super::edge::json;
 
 /// Transitions per breaker in reports (the dashboard's timeline); `state()` has them all.
 const REPORT_TRANSITIONS: usize = 20;
@@ -87,18 +88,18 @@ impl Core {
             webmcp: Some(WebMcpSnapshot { available: provider.is_some(), provider, tools }),
             tabs,
         };
-        serde_json::to_string(&report).unwrap_or_default()
+        json(&report)
     }
 
     /// Every policy (`{default, named}`), as JSON.
     #[wasm_bindgen(js_name = policiesJson)]
     pub fn policies_json(&self) -> String {
-        serde_json::to_string(&self.policies).unwrap_or_default()
+        json(&self.policies)
     }
 
     /// The policy a tool named `name` gets, as JSON.
     #[wasm_bindgen(js_name = policyJson)]
     pub fn policy_json(&self, name: &str) -> String {
-        serde_json::to_string(self.policies.get(name)).unwrap_or_default()
+        json(self.policies.get(name))
     }
 }

@@ -10,14 +10,9 @@ use bridge_core::time::Millis;
 use wasm_bindgen::prelude::*;
 
 use super::Core;
+use super::edge::{json, output};
 use super::failure::{failure, to_json};
 use super::inbound::read;
-
-#[wasm_bindgen(module = "/js/output.js")]
-extern "C" {
-    /// `{type, key, payload, text, subs}`: one output of a session for the driver.
-    fn output(kind: &str, key: f64, payload: &JsValue, text: Option<String>, subs: &[u32]) -> JsValue;
-}
 
 /// What a refused request is told: the bridge's own code and a sentence.
 fn refused(kind: bridge_core::session::Kind, key: f64, r: Refusal) -> JsValue {
@@ -315,6 +310,6 @@ impl Core {
     /// Socket `k` as `state()` shows it, at `url`, as JSON.
     #[wasm_bindgen(js_name = socketJson)]
     pub fn socket_json(&mut self, k: usize, url: String) -> String {
-        self.session(k).map(|s| serde_json::to_string(&s.snapshot(url)).unwrap_or_default()).unwrap_or_default()
+        self.session(k).map(|s| json(&s.snapshot(url))).unwrap_or_default()
     }
 }
