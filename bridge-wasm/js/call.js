@@ -14,7 +14,7 @@
 // that HTTP status; `TimeoutError`s are timeouts; anything else is retried as a
 // transient failure.
 
-import { failedAttempt, failureArgs, messageOf } from "./errors.js";
+import { atHand, failedAttempt, messageOf } from "./errors.js";
 import { online } from "./lifecycle.js";
 import { coarseNow, now } from "./platform.js";
 import { run } from "./retry.js";
@@ -54,7 +54,7 @@ export async function guarded(bridge, tool, fn, resume) {
 function failed(bridge, tool, id, permit, error, fn, started) {
   const failure = classify(error);
   const t = now();
-  const runId = bridge.core.resume(id, permit, started, t, online(), ...failureArgs(failure));
+  const runId = atHand(bridge.core, failure).resume(id, permit, started, t, online());
   return guarded(bridge, tool, fn, { id: runId, first: failedAttempt(failure, error) });
 }
 

@@ -62,17 +62,24 @@ export const failedAttempt = (failure, cause, refusal) => ({ failure, cause, ref
 export const localRefusal = (code, message) =>
   failedAttempt({ kind: "other", message: `${code}: ${message}`, retryable: code === Code.LeaderChanged }, undefined, code);
 
-/** A failure as the wasm module takes it: kind, number, server code, text, retryable, retry-after. */
-export function failureArgs(f) {
+/**
+ * Hands failure `f` to the wasm module as the failure at hand (its kind, one number, the
+ * server's code, one text, retryable, retry-after) for the call that follows; returns `core`.
+ */
+export function atHand(core, f) {
   const n = f.after_ms ?? f.status ?? (typeof f.code === "number" ? f.code : 0);
-  const code = typeof f.code === "string" ? f.code : "";
-  return [f.kind, n, code, f.message ?? f.reason ?? "", !!f.retryable, f.retry_after_ms ?? undefined];
+  core.failure(f.kind, n, typeof f.code === "string" ? f.code : "", f.message ?? f.reason ?? "", !!f.retryable, f.retry_after_ms);
+  return core;
 }
 
-/** The failure of an HTTP response (its `Retry-After` read by the wasm module's one parser). */
-export function httpFailure(core, response) {
+/**
+ * The failure of an HTTP response, with its `Retry-After` as a delay: seconds, or an HTTP date
+ * (the engine's date parser reads every form the header may take).
+ */
+export function httpFailure(response) {
   const f = { kind: "http", status: response.status };
-  const after = core.retryAfterMs(response.headers.get("retry-after") ?? "", Date.now());
-  if (after !== undefined) f.retry_after_ms = after;
+  const h = response.headers.get("retry-after")?.trim() ?? "";
+  const at = /^\d+$/.test(h) ? Date.now() + Number(h) * 1000 : Date.parse(h);
+  if (!Number.isNaN(at)) f.retry_after_ms = Math.max(0, at - Date.now());
   return f;
 }

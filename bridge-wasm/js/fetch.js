@@ -45,7 +45,7 @@ export async function resilientFetch(bridge, url, init, options) {
       // A TypeError from fetch is a network failure (refused, reset, DNS, CORS).
       throw failedAttempt({ kind: "network", message: messageOf(e) }, e);
     }
-    if (bridge.core.isTransientStatus(response.status)) throw failedAttempt(httpFailure(bridge.core, response), response);
+    if (bridge.core.isTransientStatus(response.status)) throw failedAttempt(httpFailure(response), response);
     return response;
   });
   bridge.changed.notify();

@@ -137,7 +137,7 @@ export async function sendReport(bridge, signal) {
     } catch (e) {
       throw failedAttempt({ kind: "network", message: messageOf(e) }, e);
     }
-    if (!r.ok) throw failedAttempt(httpFailure(bridge.core, r));
+    if (!r.ok) throw failedAttempt(httpFailure(r));
   });
   if ("error" in result) throw new Error(result.ended.message);
   bridge.reportsSent++;

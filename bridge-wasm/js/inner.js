@@ -4,7 +4,7 @@
 
 import { Core, version } from "bridge-wasm-glue";
 import { BRIDGE_ID_KEY, readConfig } from "./config.js";
-import { Code, codedError, failureArgs, localRefusal, warn } from "./errors.js";
+import { Code, atHand, codedError, localRefusal, warn } from "./errors.js";
 import { Events } from "./events.js";
 import { poll, report } from "./health.js";
 import { Moment, PageLife, online } from "./lifecycle.js";
@@ -323,5 +323,5 @@ function recovered(e, outcome, key, value) {
 /** A leader's failure as a follower gets it: `[code, message, retryable]`. */
 function sharedFailure(core, a) {
   const f = a.failure ?? { kind: "other", message: String(a), retryable: false };
-  return JSON.parse(core.shared(a.refusal, ...failureArgs(f)));
+  return JSON.parse(atHand(core, f).shared(a.refusal));
 }

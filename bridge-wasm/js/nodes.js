@@ -3,7 +3,7 @@
 // move to another, is decided in the wasm module (bridge-core's `Nodes`); a
 // move is told to the page as a `node` event.
 
-import { failureArgs } from "./errors.js";
+import { atHand } from "./errors.js";
 import { now } from "./platform.js";
 
 export class Backends {
@@ -40,7 +40,7 @@ export class Backends {
 
   /** A connection to `node` failed with `failure`; the bridge may move to another node. */
   failed(node, failure) {
-    const moved = this.core.nodeFailed(node, now(), ...failureArgs(failure));
+    const moved = atHand(this.core, failure).nodeFailed(node, now());
     if (moved !== undefined) {
       this.changed.notify();
       this.events.emit("node", JSON.parse(moved));

@@ -183,7 +183,7 @@ export async function prompt(bridge, p) {
       } catch (e) {
         throw failedAttempt({ kind: "network", message: messageOf(e) }, e);
       }
-      if (!r.ok) throw failedAttempt(httpFailure(bridge.core, r), text);
+      if (!r.ok) throw failedAttempt(httpFailure(r), text);
       try {
         return JSON.parse(text);
       } catch (e) {

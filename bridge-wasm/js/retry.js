@@ -5,7 +5,7 @@
 // gets an AbortSignal, aborted when the attempt is abandoned (its timeout, or
 // the caller's cancel), so no request is left running behind the caller.
 
-import { Code, codedError, failureArgs } from "./errors.js";
+import { Code, atHand, codedError } from "./errors.js";
 import { online } from "./lifecycle.js";
 import { now, race, sleep } from "./platform.js";
 
@@ -35,7 +35,7 @@ export async function run(core, { tool, breaker = tool, policy = tool, cancel = 
   let ok = false;
   let ended;
   try {
-    let wait = last ? core.failed(id, now(), online(), ...failureArgs(last.failure)) : 0;
+    let wait = last ? atHand(core, last.failure).failed(id, now(), online()) : 0;
     for (let number = resume ? 2 : 1; wait !== ENDED; number++) {
       if (wait > 0 && (await race(sleep(wait), cancel())).index === 1) {
         core.cancelled(id, now());
@@ -65,7 +65,7 @@ export async function run(core, { tool, breaker = tool, policy = tool, cancel = 
         break;
       }
       last = r.index === 0 ? asAttempt(r.error) : { failure: { kind: "timeout", after_ms: timeout } };
-      wait = core.failed(id, now(), online(), ...failureArgs(last.failure));
+      wait = atHand(core, last.failure).failed(id, now(), online());
     }
   } finally {
     // (A run that ended already keeps its outcome; this only covers a throw above.)

@@ -12,7 +12,7 @@
 // gets its queued messages. A heartbeat finds a dead connection within two
 // intervals.
 
-import { Code, failedAttempt, failureArgs, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
+import { Code, atHand, failedAttempt, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
 import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
 import { Signal, now, race, sleep } from "./platform.js";
 import { run } from "./retry.js";
@@ -368,7 +368,7 @@ export class Socket {
         } else {
           continue;
         }
-        throw failedAttempt(JSON.parse(this.core.handshakeFailed(this.k, ...failureArgs(why))));
+        throw failedAttempt(JSON.parse(atHand(this.core, why).handshakeFailed(this.k)));
       }
     } catch (e) {
       conn.dispose();
@@ -401,7 +401,7 @@ export class Socket {
       if (typeof body.retry_after_ms === "number") f.retry_after_ms = body.retry_after_ms;
       return f;
     }
-    return httpFailure(this.core, response);
+    return httpFailure(response);
   }
 
   /** Runs a welcomed connection until it ends: why it ended, or STOPPED. */
@@ -447,11 +447,11 @@ export class Socket {
       if (lifetime.isStopped || core.isReplaced(this.k)) return this.stopped();
       // Another tab leads: it keeps the connection; wait until this one leads.
       if (this.share.isFollower) {
-        this.withSession(() => core.following(this.k));
+        this.withSession(() => core.life(this.k, "following"));
         await lifetime.run(this.role.notified());
         continue;
       }
-      this.withSession(() => core.connecting(this.k));
+      this.withSession(() => core.life(this.k, "connecting"));
       // Leading: subscribe for the other tabs too, from where the tab that led before left off.
       if (this.k === EVOLUTION) this.takeOverPatterns();
       // A known-offline browser attempts nothing: no retry burnt, no breaker charged.
@@ -477,7 +477,7 @@ export class Socket {
           // Offline, the node is not to blame: stay with it.
           if (online() && e.failure) this.backends.failed(node, e.failure);
           // Every failed attempt is visible at once (health, state), not only when the run ends.
-          if (e.failure) this.noteError(core.describe(...failureArgs(e.failure)));
+          if (e.failure) this.noteError(atHand(core, e.failure).describe());
           throw e;
         }
       });
@@ -512,20 +512,20 @@ export class Socket {
   #disconnected(why) {
     const on = online();
     if (this.node && on) this.backends.failed(this.node, why);
-    return this.withSession(() => this.core.dropped(this.k, now(), on, ...failureArgs(why)));
+    return this.withSession(() => atHand(this.core, why).dropped(this.k, now(), on));
   }
 
   stopped() {
-    this.withSession(() => this.core.stop(this.k));
+    this.withSession(() => this.core.life(this.k, "stop"));
   }
 
   /** Runs under a new lifetime (after a stop, for the next start). */
   restart() {
-    this.core.restart(this.k);
+    this.core.life(this.k, "restart");
   }
 
   /** This tab stopped leading: what waits in its outbox fails as retryable, to go again through the new leader. */
   handOver() {
-    this.withSession(() => this.core.handOver(this.k));
+    this.withSession(() => this.core.life(this.k, "handOver"));
   }
 }

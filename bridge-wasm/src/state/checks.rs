@@ -10,7 +10,6 @@ use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::json;
-use super::failure::failure;
 
 /// Whether `failure` says the node cannot serve us: it did not answer, dropped
 /// the connection, is shutting down or is full. (A node that refuses a
@@ -62,23 +61,12 @@ impl Core {
         self.nodes.succeeded(url, Millis(now as u64));
     }
 
-    /// A connection to `url` failed at `now` with the failure given (see `failure`). If the
-    /// node did not answer at all it counts against it, and the bridge may move to another
-    /// node: the move as JSON (`{from, to}`).
+    /// A connection to `url` failed at `now` with the failure at hand. If the node did not
+    /// answer at all it counts against it, and the bridge may move to another node: the
+    /// move as JSON (`{from, to}`).
     #[wasm_bindgen(js_name = nodeFailed)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn node_failed(
-        &mut self,
-        url: &str,
-        now: f64,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> Option<String> {
-        if !unreachable(&failure(kind, n, code, text, retryable, retry_after_ms)) {
+    pub fn node_failed(&mut self, url: &str, now: f64) -> Option<String> {
+        if !unreachable(&self.failure) {
             return None; // The node answered (a refusal, an error): it is alive.
         }
         let moved = self.nodes.failed(url, Millis(now as u64))?;

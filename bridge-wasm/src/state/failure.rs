@@ -1,8 +1,10 @@
 //! Failures across the JS edge. Here a failure is the [`Failure`] the retry
 //! machinery classifies; in the driver it is that enum's JSON
-//! (`{kind: "http", status: 503}`), and it comes back as its few values:
-//! `kind`, one number (`after_ms`, `status` or the close `code`), the server's
-//! `code`, one text (`message` or `reason`), `retryable` and `retry_after_ms`.
+//! (`{kind: "http", status: 503}`). The driver hands one over with
+//! [`Core::failure`] (its few values: `kind`, one number (`after_ms`, `status`
+//! or the close `code`), the server's `code`, one text (`message` or
+//! `reason`), `retryable` and `retry_after_ms`), and the call that follows
+//! (`failed`, `dropped`, `nodeFailed`...) acts on it.
 
 use bridge_core::retry::Failure;
 use wasm_bindgen::prelude::*;
@@ -56,17 +58,14 @@ pub(super) fn failure_code(f: &Failure) -> &'static str {
 
 #[wasm_bindgen]
 impl Core {
-    /// One line for a person about the failure given (see the module docs).
-    pub fn describe(
-        &self,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> String {
-        failure(kind, n, code, text, retryable, retry_after_ms).describe()
+    /// The failure at hand, for the call that follows (see the module docs).
+    pub fn failure(&mut self, kind: &str, n: f64, code: &str, text: &str, retryable: bool, retry_after_ms: Option<f64>) {
+        self.failure = failure(kind, n, code, text, retryable, retry_after_ms);
+    }
+
+    /// One line for a person about the failure at hand.
+    pub fn describe(&self) -> String {
+        self.failure.describe()
     }
 
     /// Whether an HTTP response with `status` is a failure worth retrying (408, 425, 429, 5xx).
@@ -74,32 +73,16 @@ impl Core {
     pub fn is_transient_status(&self, status: u16) -> bool {
         bridge_core::retry::is_transient_status(status)
     }
-
-    /// A `Retry-After` header's delay in ms (seconds, or an HTTP date read against
-    /// `now_unix_ms`); none when it says nothing usable.
-    #[wasm_bindgen(js_name = retryAfterMs)]
-    pub fn retry_after_ms(&self, header: &str, now_unix_ms: f64) -> Option<f64> {
-        bridge_core::retry::parse_retry_after(header, now_unix_ms as u64).map(|d| d.as_millis() as f64)
-    }
 }
 
 #[wasm_bindgen]
 impl Core {
-    /// A leader tab's failure as a follower gets it, as JSON `[code, message, retryable]`:
-    /// the bridge's own `refusal` code if it refused, a server's code, or the failure's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn shared(
-        &self,
-        refusal: Option<String>,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> String {
-        let f = failure(kind, n, code, text, retryable, retry_after_ms);
-        let triple = match (refusal, &f) {
+    /// The failure at hand as a follower tab gets it from the leader, as JSON `[code,
+    /// message, retryable]`: the bridge's own `refusal` code if it refused, a server's code,
+    /// or the failure's.
+    pub fn shared(&self, refusal: Option<String>) -> String {
+        let f = &self.failure;
+        let triple = match (refusal, f) {
             (Some(code), f) => (code, f.describe(), f.is_transient()),
             (None, Failure::Server { code, message, retryable, .. }) => (code.clone(), message.clone(), *retryable),
             (None, f) => (failure_code(f).to_owned(), f.describe(), f.is_transient()),

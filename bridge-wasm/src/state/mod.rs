@@ -51,6 +51,8 @@ pub struct Core {
     nodes: Nodes,
     /// Evolution, agents; `None` when the page did not ask for it.
     sessions: [Option<Session<JsValue>>; 2],
+    /// The failure the driver described last (`failure`), for the call that follows.
+    failure: bridge_core::retry::Failure,
     rng: SeededRandom,
 }
 
@@ -70,6 +72,7 @@ impl Core {
             health: HealthModel::bridge_default(),
             nodes: Nodes::new(&[], bridge_core::nodes::NODE_BREAKER, bridge_core::time::Millis(0)),
             sessions: [None, None],
+            failure: bridge_core::retry::Failure::Other { message: String::new(), retryable: false },
             rng: SeededRandom::new(seed.to_bits()),
         }
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::edge::json;
-use super::failure::{failure, failure_code};
+use super::failure::failure_code;
 use super::{Core, MAX_BUDGETS};
 
 /// Operations in flight at once; a driver that never ends its runs hits this, and
@@ -201,22 +201,10 @@ impl Core {
         });
     }
 
-    /// The attempt in flight failed at `now` (see `failure` for the values): how many ms
-    /// to wait before the next one, or -2 when the run ended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn failed(
-        &mut self,
-        id: u32,
-        now: f64,
-        online: bool,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> f64 {
-        let error = failure(kind, n, code, text, retryable, retry_after_ms);
+    /// The attempt in flight failed at `now` with the failure at hand: how many ms to wait
+    /// before the next one, or -2 when the run ended.
+    pub fn failed(&mut self, id: u32, now: f64, online: bool) -> f64 {
+        let error = self.failure.clone();
         self.step(id, online, |run, guard| match run.op.failed(ms(now), guard, error) {
             Ok(delay) => duration_ms(delay) as f64,
             Err(e) => {
@@ -323,25 +311,11 @@ impl Core {
     }
 
     /// The first try of tool `id`, started at `started` (ms; negative: not timed), failed
-    /// at `now`: tells its breaker, and starts a run that counts it as attempt 1. Hand the
-    /// same failure to `failed` next. The run's id, or -1.
-    #[allow(clippy::too_many_arguments)]
-    pub fn resume(
-        &mut self,
-        id: u32,
-        permit: f64,
-        started: f64,
-        now: f64,
-        online: bool,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> i32 {
+    /// at `now` with the failure at hand: tells its breaker, and starts a run that counts it
+    /// as attempt 1 (call `failed` next). The run's id, or -1.
+    pub fn resume(&mut self, id: u32, permit: f64, started: f64, now: f64, online: bool) -> i32 {
         let Some(tool) = self.call_tools.get(id as usize).cloned() else { return -1 };
-        let f = failure(kind, n, code, text, retryable, retry_after_ms);
+        let f = &self.failure;
         if let Some(b) = self.breakers.get_mut(&tool) {
             let permit = Permit::from_bits(permit as u64);
             match (f.is_transient(), online) {
@@ -372,10 +346,5 @@ impl Core {
     #[wasm_bindgen(js_name = isolateBreaker)]
     pub fn isolate_breaker(&mut self, name: &str, now: f64) -> bool {
         self.breakers.get_mut(name).map(|b| b.isolate(ms(now))).is_some()
-    }
-
-    /// Every breaker state change so far (the driver tells the reporter when it moved).
-    pub fn transitions(&self) -> f64 {
-        self.breakers.transition_count() as f64
     }
 }

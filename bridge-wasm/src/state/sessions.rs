@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::{json, output};
-use super::failure::{failure, to_json};
+use super::failure::to_json;
 use super::inbound::read;
 
 /// What a refused request is told: the bridge's own code and a sentence.
@@ -143,17 +143,18 @@ impl Core {
 
     // ---- the connection's life ----
 
-    /// About to connect.
-    pub fn connecting(&mut self, k: usize) {
-        if let Some(s) = self.session(k) {
-            s.connecting();
-        }
-    }
-
-    /// Another tab holds the connection.
-    pub fn following(&mut self, k: usize) {
-        if let Some(s) = self.session(k) {
-            s.following();
+    /// A moment in the connection's life: `connecting` (about to connect), `following`
+    /// (another tab holds the connection), `handOver` (this tab stopped leading: waiting
+    /// requests are refused as `leader_changed`), `stop` (the bridge stopped: they are
+    /// refused as `stopped`), `restart` (starting again after a stop).
+    pub fn life(&mut self, k: usize, moment: &str) {
+        let Some(s) = self.session(k) else { return };
+        match moment {
+            "connecting" => s.connecting(),
+            "following" => s.following(),
+            "handOver" => s.hand_over(),
+            "stop" => s.stop(),
+            _ => s.restart(),
         }
     }
 
@@ -162,22 +163,11 @@ impl Core {
         self.session(k).map(|s| s.opened()).unwrap_or_default()
     }
 
-    /// The socket closed before the welcome, because of the failure given (see
-    /// `failure`): what the attempt failed with, as JSON (the server's explanation when it
-    /// sent one).
+    /// The socket closed before the welcome, because of the failure at hand: what the
+    /// attempt failed with, as JSON (the server's explanation when it sent one).
     #[wasm_bindgen(js_name = handshakeFailed)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn handshake_failed(
-        &mut self,
-        k: usize,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> String {
-        let why = failure(kind, n, code, text, retryable, retry_after_ms);
+    pub fn handshake_failed(&mut self, k: usize) -> String {
+        let why = self.failure.clone();
         let why = match self.session(k) {
             Some(s) => s.handshake_failed(why),
             None => why,
@@ -221,24 +211,12 @@ impl Core {
         self.session(k)?.tick(Millis(now as u64)).err().map(|f| to_json(&f))
     }
 
-    /// The welcomed connection ended at `now` with the failure given: its breaker hears
+    /// The welcomed connection ended at `now` with the failure at hand: its breaker hears
     /// of it (repeated drops open it), and the session keeps the requests for the next
     /// one. How many ms to wait before connecting again, or -1 when this socket must not
     /// reconnect (another connection took the agent's name).
-    #[allow(clippy::too_many_arguments)]
-    pub fn dropped(
-        &mut self,
-        k: usize,
-        now: f64,
-        online: bool,
-        kind: &str,
-        n: f64,
-        code: &str,
-        text: &str,
-        retryable: bool,
-        retry_after_ms: Option<f64>,
-    ) -> f64 {
-        let why = failure(kind, n, code, text, retryable, retry_after_ms);
+    pub fn dropped(&mut self, k: usize, now: f64, online: bool) -> f64 {
+        let why = self.failure.clone();
         let now = Millis(now as u64);
         let tool = self.socket_tool(k);
         if let Ok(b) = self.breakers.get_or_create(&tool, now)
@@ -251,28 +229,6 @@ impl Core {
         match self.session(k).and_then(|s| s.closed(now, &why, backoff)) {
             Some(pause) => pause.as_millis() as f64,
             None => -1.0,
-        }
-    }
-
-    /// This tab stopped leading: waiting requests are refused as `leader_changed`.
-    #[wasm_bindgen(js_name = handOver)]
-    pub fn hand_over(&mut self, k: usize) {
-        if let Some(s) = self.session(k) {
-            s.hand_over();
-        }
-    }
-
-    /// The bridge stopped: waiting requests are refused as `stopped`.
-    pub fn stop(&mut self, k: usize) {
-        if let Some(s) = self.session(k) {
-            s.stop();
-        }
-    }
-
-    /// Starts again after a stop.
-    pub fn restart(&mut self, k: usize) {
-        if let Some(s) = self.session(k) {
-            s.restart();
         }
     }
 
