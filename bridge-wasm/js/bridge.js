@@ -238,7 +238,7 @@ async function runTool(b, name, input) {
       return out;
     }
     case "reliability_get_status": {
-      const report = JSON.parse(b.report(true));
+      const report = b.report(true);
       const backend = typeof input.backend === "string" ? input.backend : undefined;
       const breakers = report.breakers.filter((x) => backend === undefined || x.name === backend);
       if (backend !== undefined && !breakers.length) {

@@ -123,7 +123,7 @@ export async function poll(bridge, lifetime) {
 /** Sends a report now; with `signal` (the reporter's), gives up when the browser goes offline. */
 export async function sendReport(bridge, signal) {
   const seq = bridge.nextReportSeq();
-  const body = bridge.report();
+  const body = JSON.stringify(bridge.report());
   const token = bridge.config.token;
   const cancel = signal ? () => untilOffline(signal) : () => null;
   const result = await run(bridge.core, { tool: REPORT_TOOL, cancel }, async ({ signal: abort }) => {

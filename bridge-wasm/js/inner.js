@@ -135,25 +135,29 @@ export class Inner {
     this.#startedAt = null;
   }
 
-  /** The report as JSON (`full`: every breaker transition kept, else the last 20). */
+  /** The report (`full`: every breaker transition kept, else the last 20). */
   report(full = false) {
-    const tabs = this.share.role === Role.Alone ? [] : this.share.snapshot();
-    return this.core.report(
-      this.config.bridgeId,
-      this.instance,
-      this.#reportSeq,
-      unixMs(),
-      globalThis.location?.href,
-      this.#startedAt === null ? 0 : now() - this.#startedAt,
-      [this.evolution?.url() ?? "", this.agents?.url() ?? ""],
-      [this.evolution?.leaderState() ?? "", this.agents?.leaderState() ?? ""],
-      modelContext()?.[1],
-      this.webmcp.names(),
-      tabs.length ? [this.share.tab, tabs[0], tabs[1] ?? ""] : [],
-      tabs[2] ?? 1,
-      full,
-      now(),
+    const r = JSON.parse(
+      this.core.report(
+        this.config.bridgeId,
+        this.instance,
+        this.#reportSeq,
+        unixMs(),
+        globalThis.location?.href,
+        this.#startedAt === null ? 0 : now() - this.#startedAt,
+        full,
+        now(),
+      ),
     );
+    // What only the page knows: where the sockets go, the leader's word, WebMCP, the tabs.
+    for (const s of this.sockets()) Object.assign(r.sockets[s.name], s.pageView());
+    const found = modelContext();
+    r.webmcp = found ? { available: true, provider: found[1], tools: this.webmcp.names() } : { available: false, tools: this.webmcp.names() };
+    if (this.share.role !== Role.Alone) {
+      const [role, leader, count] = this.share.snapshot();
+      r.tabs = leader ? { tab: this.share.tab, role, leader, count } : { tab: this.share.tab, role, count };
+    }
+    return r;
   }
 
   /** The next report's seq. */
@@ -167,7 +171,7 @@ export class Inner {
 
   /** `state()`: the report plus what only the page sees. */
   state() {
-    const s = JSON.parse(this.report(true));
+    const s = this.report(true);
     s.node = this.backends.url();
     s.liveTimers = liveTimers();
     s.started = this.started;

@@ -129,12 +129,15 @@ export class Socket {
     return (this.share.isFollower && this.share.leaderSockets()?.[this.name]?.state) || "";
   }
 
-  /** This socket as `state()` shows it (in a follower tab, the state is the leader's). */
-  snapshot() {
-    const s = JSON.parse(this.core.socketJson(this.k, this.url()));
+  /** What only the page knows of this socket's snapshot: its URL, and in a follower tab the leader's state. */
+  pageView() {
     const led = this.leaderState();
-    if (led) s.state = led;
-    return s;
+    return led ? { url: this.url(), state: led } : { url: this.url() };
+  }
+
+  /** This socket as `state()` shows it. */
+  snapshot() {
+    return Object.assign(JSON.parse(this.core.socketJson(this.k)), this.pageView());
   }
 
   /** A new request id, unique across page loads. */

@@ -59,7 +59,15 @@ pub(super) fn failure_code(f: &Failure) -> &'static str {
 #[wasm_bindgen]
 impl Core {
     /// The failure at hand, for the call that follows (see the module docs).
-    pub fn failure(&mut self, kind: &str, n: f64, code: &str, text: &str, retryable: bool, retry_after_ms: Option<f64>) {
+    pub fn failure(
+        &mut self,
+        kind: &str,
+        n: f64,
+        code: &str,
+        text: &str,
+        retryable: bool,
+        retry_after_ms: Option<f64>,
+    ) {
         self.failure = failure(kind, n, code, text, retryable, retry_after_ms);
     }
 

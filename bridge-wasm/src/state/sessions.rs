@@ -263,9 +263,9 @@ impl Core {
         }
     }
 
-    /// Socket `k` as `state()` shows it, at `url`, as JSON.
+    /// Socket `k` as `state()` shows it, as JSON (its `url` empty: the driver knows it).
     #[wasm_bindgen(js_name = socketJson)]
-    pub fn socket_json(&mut self, k: usize, url: String) -> String {
-        self.session(k).map(|s| json(&s.snapshot(url))).unwrap_or_default()
+    pub fn socket_json(&mut self, k: usize) -> String {
+        self.session(k).map(|s| json(&s.snapshot(String::new()))).unwrap_or_default()
     }
 }
