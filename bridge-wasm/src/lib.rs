@@ -36,6 +36,15 @@ use wasm_bindgen::prelude::*;
 
 pub mod state;
 
+/// A free-list allocator of a few hundred bytes instead of the 5 KB dlmalloc std brings:
+/// the module allocates little and briefly (frames, JSON text). Measured beside dlmalloc
+/// in Chromium: 3,000 `state()` calls of 83 KB each and 200,000 `call()`s took the same
+/// time, and linear memory ended at 1.9 MB against 1.8 MB.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
 /// The bridge's version.
 #[wasm_bindgen]
 pub fn version() -> String {
