@@ -511,7 +511,19 @@ async fn a_queued_message_survives_a_restart_of_every_node() {
     bob.send(json!({"type": "ack", "id": "q1", "from": "alice"})).await;
     bob.expect_silence(Duration::from_millis(300)).await;
     bob.close().await;
-    let (_, ack) = register(nodes[0].ws_url("/agents"), "bob-page", "bob").await;
+    // The other node hears of the close a moment later: until then the name is still held there.
+    let deadline = Instant::now() + WAIT;
+    let ack = loop {
+        let mut c = Client::connect(&nodes[0].ws_url("/agents"), None).await.expect("connect");
+        c.hello("bob-page", None).await;
+        let ack = c.call(json!({"type": "register", "id": "r", "agent": "bob"})).await;
+        if ack["type"] == "ack" {
+            break ack;
+        }
+        assert_eq!(ack["code"], "name_taken", "{ack}");
+        assert!(Instant::now() < deadline, "bob's name was never freed: {ack}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(ack["queued"], 0, "acked, so gone for good: {ack}");
 }
 
