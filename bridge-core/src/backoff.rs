@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::random::{RandomSource, clamp_unit};
+use crate::text;
 
 /// How a computed delay is randomised.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -65,8 +66,10 @@ impl TryFrom<JitterSpec> for Jitter {
             ("full", None) => Ok(Jitter::Full),
             ("decorrelated", None) => Ok(Jitter::Decorrelated),
             ("proportional", r) => Ok(Jitter::Proportional { ratio: r.unwrap_or(Jitter::DEFAULT_RATIO) }),
-            ("none" | "full" | "decorrelated", Some(_)) => Err(format!("jitter mode \"{}\" takes no ratio", s.mode)),
-            (other, _) => Err(format!("unknown jitter mode \"{other}\"; use none, proportional, full or decorrelated")),
+            ("none" | "full" | "decorrelated", Some(_)) => Err(text!("jitter mode \"", s.mode, "\" takes no ratio")),
+            (other, _) => {
+                Err(text!("unknown jitter mode \"", other, "\"; use none, proportional, full or decorrelated"))
+            }
         }
     }
 }
@@ -84,11 +87,10 @@ impl Default for Jitter {
 }
 
 /// Why a backoff could not be built.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum InvalidBackoff {
     /// The base delay is larger than the cap.
-    #[error("base delay ({base_ms} ms) is larger than the max delay ({max_ms} ms)")]
     BaseAboveMax {
         /// The base delay in ms.
         base_ms: u64,
@@ -96,9 +98,28 @@ pub enum InvalidBackoff {
         max_ms: u64,
     },
     /// The proportional jitter ratio is not a number in `[0, 1]`.
-    #[error("jitter ratio must be between 0 and 1, got {}", crate::show_f64(*.0))]
     JitterRatio(f64),
 }
+
+impl InvalidBackoff {
+    /// A sentence for a person.
+    pub fn message(&self) -> String {
+        match self {
+            InvalidBackoff::BaseAboveMax { base_ms, max_ms } => {
+                text!("base delay (", base_ms, " ms) is larger than the max delay (", max_ms, " ms)")
+            }
+            InvalidBackoff::JitterRatio(r) => text!("jitter ratio must be between 0 and 1, got ", crate::show_f64(*r)),
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidBackoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for InvalidBackoff {}
 
 /// Checks a base/cap/jitter triple; shared by [`Backoff::new`] and retry policies.
 pub(crate) fn validate(base: Duration, max: Duration, jitter: Jitter) -> Result<(), InvalidBackoff> {

@@ -92,21 +92,8 @@ impl<F> Writer<F> {
         self.out.push('"');
     }
 
-    #[inline(never)]
-    fn unsigned(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for &d in &digits[i..] {
-            self.out.push(d as char);
-        }
+    fn unsigned(&mut self, v: u64) {
+        crate::text::unsigned(&mut self.out, v);
     }
 
     fn signed(&mut self, v: i64) {

@@ -21,6 +21,7 @@
 //! - [`json`]: JSON text written for size (client frames; the browser module's reports).
 //! - [`session`]: a bridge socket's session (outbox, resume, de-duplication) as a state machine without I/O.
 //! - [`vecmap`]: a small sorted-vector map (compact in the browser module).
+//! - [`text`]: messages without `core::fmt` (compact in the browser module).
 //!
 //! # Example
 //!
@@ -68,6 +69,7 @@ pub mod random;
 pub mod report;
 pub mod retry;
 pub mod session;
+pub mod text;
 pub mod time;
 pub mod vecmap;
 
@@ -87,9 +89,11 @@ pub(crate) fn show_f64(x: f64) -> String {
     let sign = if x < 0.0 && milli > 0 { "-" } else { "" };
     let (int, frac) = (milli / 1000, milli % 1000);
     if frac == 0 {
-        format!("{sign}{int}")
+        text!(sign, int)
     } else {
-        format!("{sign}{int}.{}", format!("{frac:03}").trim_end_matches('0'))
+        // 1000 + frac has the three digits after its leading 1.
+        let digits = text!(1000 + frac);
+        text!(sign, int, '.', digits[1..].trim_end_matches('0'))
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
+use crate::text;
 use crate::time::Millis;
 
 /// How a node's breaker behaves unless the page configures `breakers.node`:
@@ -70,7 +71,7 @@ impl Nodes {
     pub fn new(urls: &[String], breaker: BreakerConfig, now: Millis) -> Self {
         let nodes = urls
             .iter()
-            .map(|url| Node { url: url.clone(), breaker: CircuitBreaker::new(format!("node:{url}"), breaker, now) })
+            .map(|url| Node { url: url.clone(), breaker: CircuitBreaker::new(text!("node:", url), breaker, now) })
             .collect();
         Self { nodes, current: 0, moves: 0 }
     }

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::BreakerConfig;
 use super::window::OutcomeWindow;
+use crate::text;
 use crate::time::{Millis, duration_ms};
 
 /// Transitions each breaker remembers.
@@ -345,7 +346,7 @@ impl CircuitBreaker {
                 self.trials_in_flight = self.trials_in_flight.saturating_sub(1);
                 self.trial_successes += 1;
                 if self.trial_successes >= self.config.success_threshold {
-                    let detail = format!("{} trial calls succeeded", self.trial_successes);
+                    let detail = text!(self.trial_successes, " trial calls succeeded");
                     self.transition(BreakerState::Closed, now, TransitionReason::TrialsSucceeded, detail);
                 }
             }
@@ -368,7 +369,7 @@ impl CircuitBreaker {
                     w.push(true);
                 }
                 if self.consecutive_failures >= self.config.failure_threshold {
-                    let detail = format!("{} consecutive failures", self.consecutive_failures);
+                    let detail = text!(self.consecutive_failures, " consecutive failures");
                     self.trip(now, TransitionReason::ConsecutiveFailures, detail);
                 } else if let Some(detail) = self.rate_tripped() {
                     self.trip(now, TransitionReason::FailureRate, detail);
@@ -449,7 +450,7 @@ impl CircuitBreaker {
     /// timeout has passed. Recorded at the instant it became due, not when noticed.
     fn advance(&mut self, now: Millis) {
         if self.state == BreakerState::Open && now >= self.open_until {
-            let detail = format!("reset timeout of {} ms elapsed", duration_ms(self.config.reset_timeout));
+            let detail = text!("reset timeout of ", duration_ms(self.config.reset_timeout), " ms elapsed");
             let at = self.open_until.max(self.since);
             self.transition(BreakerState::HalfOpen, at, TransitionReason::ResetTimeout, detail);
         }
@@ -460,10 +461,8 @@ impl CircuitBreaker {
         let (calls, failures) = window.counts();
         let share = f64::from(failures) / f64::from(calls.max(1));
         (calls >= rate.min_calls && share >= rate.threshold).then(|| {
-            format!(
-                "{failures} of the last {calls} calls failed ({} %)",
-                u64::from(failures) * 100 / u64::from(calls.max(1))
-            )
+            let percent = u64::from(failures) * 100 / u64::from(calls.max(1));
+            text!(failures, " of the last ", calls, " calls failed (", percent, " %)")
         })
     }
 

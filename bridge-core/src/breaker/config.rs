@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text;
 use crate::time::serde_ms;
 
 /// Consecutive failures that open a closed breaker.
@@ -108,20 +109,17 @@ impl Default for BreakerConfig {
 }
 
 /// Why breaker settings were refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum InvalidBreaker {
     /// A count that must be at least 1 is 0.
-    #[error("{field} must be at least 1")]
     Zero {
         /// The field.
         field: &'static str,
     },
     /// The rate window is out of range.
-    #[error("failureRate.window must be between 1 and {MAX_RATE_WINDOW}, got {0}")]
     RateWindow(u32),
     /// `min_calls` is 0 or larger than the window.
-    #[error("failureRate.minCalls must be between 1 and the window ({window}), got {min_calls}")]
     RateMinCalls {
         /// The given min calls.
         min_calls: u32,
@@ -129,9 +127,34 @@ pub enum InvalidBreaker {
         window: u32,
     },
     /// The threshold is not in `(0, 1]`.
-    #[error("failureRate.threshold must be in (0, 1], got {}", crate::show_f64(*.0))]
     RateThreshold(f64),
 }
+
+impl InvalidBreaker {
+    /// A sentence for a person.
+    pub fn message(&self) -> String {
+        match self {
+            InvalidBreaker::Zero { field } => text!(field, " must be at least 1"),
+            InvalidBreaker::RateWindow(w) => {
+                text!("failureRate.window must be between 1 and ", MAX_RATE_WINDOW, ", got ", w)
+            }
+            InvalidBreaker::RateMinCalls { min_calls, window } => {
+                text!("failureRate.minCalls must be between 1 and the window (", window, "), got ", min_calls)
+            }
+            InvalidBreaker::RateThreshold(t) => {
+                text!("failureRate.threshold must be in (0, 1], got ", crate::show_f64(*t))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for InvalidBreaker {}
 
 #[cfg(test)]
 mod tests {

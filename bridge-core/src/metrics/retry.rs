@@ -9,6 +9,7 @@ use crate::vecmap::VecMap;
 use super::histogram::{Histogram, LatencySummary};
 use crate::retry::Outcome;
 use crate::retry::driver::RunSummary;
+use crate::text;
 use crate::time::duration_ms;
 
 /// Operations tracked by name; further names share one "(other)" row so a
@@ -196,7 +197,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    text!(&s[..end], '…')
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Wire-level limits and name rules of contract v1: fixed by the protocol,
 //! the same on every server. Per-connection counts are server settings.
 
+use crate::text;
+
 /// Longest string id, bytes.
 pub const MAX_ID_BYTES: usize = 128;
 /// Longest topic or action name, bytes.
@@ -29,9 +31,12 @@ fn is_name_char(c: char) -> bool {
 /// A topic or action name: 1..=128 bytes of `A-Z a-z 0-9 . _ - : /`.
 pub fn check_topic(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_TOPIC_BYTES || !name.chars().all(is_name_char) {
-        return Err(format!(
-            "\"{}\" is not a valid name: use 1 to {MAX_TOPIC_BYTES} of A-Z a-z 0-9 . _ - : /",
-            clip(name)
+        return Err(text!(
+            "\"",
+            clip(name),
+            "\" is not a valid name: use 1 to ",
+            MAX_TOPIC_BYTES,
+            " of A-Z a-z 0-9 . _ - : /"
         ));
     }
     Ok(())
@@ -67,9 +72,12 @@ pub fn check_agent(name: &str) -> Result<(), String> {
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !ok {
-        return Err(format!(
-            "\"{}\" is not a valid agent name: use 1 to {MAX_AGENT_BYTES} of A-Z a-z 0-9 . _ -, starting with a letter or digit",
-            clip(name)
+        return Err(text!(
+            "\"",
+            clip(name),
+            "\" is not a valid agent name: use 1 to ",
+            MAX_AGENT_BYTES,
+            " of A-Z a-z 0-9 . _ -, starting with a letter or digit"
         ));
     }
     Ok(())
@@ -78,7 +86,7 @@ pub fn check_agent(name: &str) -> Result<(), String> {
 /// A `message_type` or capability: 1..=64 bytes of name characters.
 pub fn check_label(what: &str, label: &str) -> Result<(), String> {
     if label.is_empty() || label.len() > MAX_LABEL_BYTES || !label.chars().all(is_name_char) {
-        return Err(format!("{what} \"{}\" must be 1 to {MAX_LABEL_BYTES} of A-Z a-z 0-9 . _ - : /", clip(label)));
+        return Err(text!(what, " \"", clip(label), "\" must be 1 to ", MAX_LABEL_BYTES, " of A-Z a-z 0-9 . _ - : /"));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text;
 use crate::time::{Millis, duration_ms, serde_ms};
 
 const SLOTS: usize = 10;
@@ -56,16 +57,32 @@ impl Default for BudgetConfig {
 }
 
 /// Why budget settings were refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum InvalidBudget {
     /// The window is too short to slice.
-    #[error("retry budget window must be at least {SLOTS} ms")]
     Window,
     /// The ratio is out of range.
-    #[error("retry budget ratio must be between 0 and 10, got {}", crate::show_f64(*.0))]
     Ratio(f64),
 }
+
+impl InvalidBudget {
+    /// A sentence for a person.
+    pub fn message(&self) -> String {
+        match self {
+            InvalidBudget::Window => text!("retry budget window must be at least ", SLOTS, " ms"),
+            InvalidBudget::Ratio(r) => text!("retry budget ratio must be between 0 and 10, got ", crate::show_f64(*r)),
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for InvalidBudget {}
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {

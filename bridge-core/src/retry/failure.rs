@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::text;
 use serde::{Deserialize, Serialize};
 
 /// A failed attempt, as seen by the retry machinery.
@@ -125,17 +126,15 @@ impl Failure {
     /// A short human description, for logs and error messages.
     pub fn describe(&self) -> String {
         match self {
-            Failure::Network { message } => format!("network error: {message}"),
-            Failure::Timeout { after_ms } => format!("timed out after {after_ms} ms"),
-            Failure::Http { status, .. } => format!("HTTP {status}"),
-            Failure::SocketClosed { code, reason } if reason.is_empty() => {
-                format!("socket closed ({code})")
-            }
-            Failure::SocketClosed { code, reason } => format!("socket closed ({code}: {reason})"),
-            Failure::Server { code, message, .. } => format!("server error {code}: {message}"),
-            Failure::Auth { message } => format!("not authorized: {message}"),
-            Failure::Protocol { message } => format!("protocol error: {message}"),
-            Failure::Validation { message } => format!("invalid input: {message}"),
+            Failure::Network { message } => text!("network error: ", message),
+            Failure::Timeout { after_ms } => text!("timed out after ", after_ms, " ms"),
+            Failure::Http { status, .. } => text!("HTTP ", status),
+            Failure::SocketClosed { code, reason } if reason.is_empty() => text!("socket closed (", code, ")"),
+            Failure::SocketClosed { code, reason } => text!("socket closed (", code, ": ", reason, ")"),
+            Failure::Server { code, message, .. } => text!("server error ", code, ": ", message),
+            Failure::Auth { message } => text!("not authorized: ", message),
+            Failure::Protocol { message } => text!("protocol error: ", message),
+            Failure::Validation { message } => text!("invalid input: ", message),
             Failure::Other { message, .. } => message.clone(),
         }
     }

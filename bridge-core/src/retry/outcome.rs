@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text;
 use crate::time::duration_ms;
 
 /// How an operation ended. Each has a stable `code` for programs.
@@ -160,28 +161,35 @@ impl<E> RetryError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for RetryError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<E> RetryError<E> {
+    /// A sentence for a person, the last attempt's error told by `describe`.
+    pub fn message(&self, describe: impl Fn(&E) -> String) -> String {
         match self {
             RetryError::Exhausted { attempts, last } => {
-                write!(f, "gave up after {attempts} attempts: {last}")
+                text!("gave up after ", attempts, " attempts: ", describe(last))
             }
             RetryError::DeadlineExceeded { attempts, last: Some(last) } => {
-                write!(f, "deadline exceeded after {attempts} attempts: {last}")
+                text!("deadline exceeded after ", attempts, " attempts: ", describe(last))
             }
             RetryError::DeadlineExceeded { attempts, last: None } => {
-                write!(f, "deadline exceeded after {attempts} attempts")
+                text!("deadline exceeded after ", attempts, " attempts")
             }
-            RetryError::Cancelled { .. } => f.write_str("cancelled"),
+            RetryError::Cancelled { .. } => "cancelled".into(),
             RetryError::CircuitOpen { breaker, retry_in: Some(d), .. } => {
-                write!(f, "circuit \"{breaker}\" is open; retry in {} ms", duration_ms(*d))
+                text!("circuit \"", breaker, "\" is open; retry in ", duration_ms(*d), " ms")
             }
-            RetryError::CircuitOpen { breaker, retry_in: None, .. } => write!(f, "circuit \"{breaker}\" is open"),
-            RetryError::Permanent { error, .. } => write!(f, "failed permanently: {error}"),
+            RetryError::CircuitOpen { breaker, retry_in: None, .. } => text!("circuit \"", breaker, "\" is open"),
+            RetryError::Permanent { error, .. } => text!("failed permanently: ", describe(error)),
             RetryError::BudgetExhausted { attempts, last } => {
-                write!(f, "retry budget exhausted after {attempts} attempts: {last}")
+                text!("retry budget exhausted after ", attempts, " attempts: ", describe(last))
             }
         }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message(|e| e.to_string()))
     }
 }
 

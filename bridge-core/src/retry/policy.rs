@@ -8,6 +8,7 @@ use crate::vecmap::VecMap;
 
 use crate::backoff::{Backoff, InvalidBackoff, Jitter};
 use crate::random::RandomSource;
+use crate::text;
 use crate::time::serde_ms;
 
 /// Retries after the first attempt, for any operation without a policy of its own.
@@ -42,29 +43,59 @@ pub struct RetryPolicy {
 }
 
 /// Why a policy was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum InvalidPolicy {
     /// The backoff settings are inconsistent.
-    #[error(transparent)]
-    Backoff(#[from] InvalidBackoff),
+    Backoff(InvalidBackoff),
     /// A zero deadline or attempt timeout could never succeed.
-    #[error("{field} must be greater than zero")]
     Zero {
         /// The offending field.
         field: &'static str,
     },
     /// Too many named policies.
-    #[error("at most {MAX_NAMED_POLICIES} named policies are allowed")]
     TooMany,
     /// A named policy's override is invalid.
-    #[error("policy \"{name}\": {source}")]
     Named {
         /// The policy's name.
         name: String,
         /// What was wrong with it.
         source: Box<InvalidPolicy>,
     },
+}
+
+impl InvalidPolicy {
+    /// A sentence for a person.
+    pub fn message(&self) -> String {
+        match self {
+            InvalidPolicy::Backoff(b) => b.message(),
+            InvalidPolicy::Zero { field } => text!(field, " must be greater than zero"),
+            InvalidPolicy::TooMany => text!("at most ", MAX_NAMED_POLICIES, " named policies are allowed"),
+            InvalidPolicy::Named { name, source } => text!("policy \"", name, "\": ", source.message()),
+        }
+    }
+}
+
+impl From<InvalidBackoff> for InvalidPolicy {
+    fn from(b: InvalidBackoff) -> Self {
+        InvalidPolicy::Backoff(b)
+    }
+}
+
+impl std::fmt::Display for InvalidPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for InvalidPolicy {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InvalidPolicy::Backoff(b) => b.source(),
+            InvalidPolicy::Named { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 impl Default for RetryPolicy {

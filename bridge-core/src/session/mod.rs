@@ -29,6 +29,7 @@ use crate::protocol::{
 };
 use crate::report::{SocketSnapshot, SocketState};
 use crate::retry::Failure;
+use crate::text;
 use crate::time::Millis;
 use crate::vecmap::VecMap;
 
@@ -109,7 +110,7 @@ impl Refusal {
     pub fn describe(self, kind: Kind) -> String {
         match self {
             Refusal::OutboxFull { limit } => {
-                format!("{limit} requests are already waiting on the {} socket", kind.name())
+                text!(limit, " requests are already waiting on the ", kind.name(), " socket")
             }
             Refusal::Replaced => "another connection took this agent's name (4409)".into(),
             Refusal::Stopped => "the bridge stopped".into(),
@@ -303,7 +304,7 @@ impl<P> Session<P> {
             outbox: self.outbox.requests() as u32,
             outbox_limit: self.outbox.limit(),
             last_error: self.last_error.clone(),
-            position: self.position.as_ref().map(|p| format!("{}:{}", p.epoch, p.seq)),
+            position: self.position.as_ref().map(|p| text!(p.epoch, ':', p.seq)),
             resets: self.resets,
         }
     }
@@ -313,7 +314,7 @@ impl<P> Session<P> {
     /// A new request id, unique across page loads.
     pub fn new_id(&mut self) -> Id {
         self.next_id += 1;
-        Id::Str(format!("{}-{}", self.identity.instance, self.next_id))
+        Id::Str(text!(self.identity.instance, '-', self.next_id))
     }
 
     /// Queues request `frame` (which carries `id`); its answer comes as
@@ -523,7 +524,7 @@ impl<P> Session<P> {
             return Err(Failure::Timeout { after_ms: heartbeat.waited_ms(now_ms) as u64 });
         }
         self.pings += 1;
-        let ping = ClientFrame::Ping(Ping { id: Id::Str(format!("hb-{}", self.pings)) });
+        let ping = ClientFrame::Ping(Ping { id: Id::Str(text!("hb-", self.pings)) });
         self.outbox.push(ping.to_json());
         Ok(())
     }

@@ -233,7 +233,7 @@ impl Core {
         };
         let result = run.ended.take().unwrap_or_else(|| Err(RetryError::Cancelled { attempts: run.op.attempts() }));
         let summary: RunSummary = run.op.summary(result.as_ref(), us(now));
-        let message = result.as_ref().err().map(|e| e.clone().map_err(|f| f.describe()).to_string());
+        let message = result.as_ref().err().map(|e| e.message(Failure::describe));
         self.metrics.record(&run.tool, &summary, message.as_deref());
         let ended = Ended {
             moved: self.breakers.transition_count() != run.transitions_before,

@@ -45,7 +45,7 @@ impl Core {
     pub fn new_id(&mut self, k: usize) -> String {
         match self.session(k).map(|s| s.new_id()) {
             Some(Id::Str(s)) => s,
-            Some(Id::Num(n)) => n.to_string(),
+            Some(Id::Num(n)) => bridge_core::text!(n),
             None => String::new(),
         }
     }

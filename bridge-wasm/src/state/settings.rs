@@ -53,7 +53,7 @@ impl Core {
             deadline_ms: ms(deadline_ms),
             attempt_timeout_ms: ms(attempt_timeout_ms),
         };
-        self.policies.apply_overrides([(name, &ov)]).err().map(|e| e.to_string())
+        self.policies.apply_overrides([(name, &ov)]).err().map(|e| e.message())
     }
 
     /// Whether a policy is configured under `name` (built in, or by the page).
@@ -107,7 +107,7 @@ impl Core {
             None => self.breakers.set_defaults(c),
             Some(n) => self.breakers.configure(&n, c, Millis(0)),
         };
-        set.err().map(|e| e.to_string())
+        set.err().map(|e| e.message())
     }
 
     /// The retry budget's settings over its defaults; returns what is wrong, if anything.
@@ -129,7 +129,7 @@ impl Core {
             c.min_retries = v;
         }
         if let Err(e) = c.validate() {
-            return Some(e.to_string());
+            return Some(e.message());
         }
         self.budget_config = c;
         None
