@@ -1,21 +1,8 @@
-// What the wasm module calls in JS (see src/state/edge.rs): the engine's JSON
-// parser and number text, reading a field, and handing a session's output to
-// the driver.
-
-/** `JSON.parse(text)`, or `undefined` when it is not JSON. */
-export function parse(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
+// What the wasm module calls in JS (see src/state/edge.rs): the engine's
+// number text, and handing a session's output to the driver.
 
 /** The engine's shortest text for a number. */
 export const number = String;
-
-/** `obj[key]`, `undefined` for `null`. */
-export const field = (obj, key) => obj?.[key] ?? undefined;
 
 /**
  * One output of a socket's session for the driver (see `Core.output`). `subs` is a view

@@ -37,6 +37,28 @@ function aborted(signal) {
   return p;
 }
 
+const str = (v) => (typeof v === "string" ? v : undefined);
+const num = (v) => (typeof v === "number" ? v : undefined);
+
+/**
+ * What the session reads of a parsed server frame, as `Core.frame` takes it: its type, its id
+ * (as a string, or a number), two texts, a number, a flag.
+ */
+function fields(f) {
+  const t = f.type;
+  const [a, b, n, flag] =
+    t === "welcome"
+      ? [, , f.heartbeat_ms]
+      : t === "error"
+        ? [f.code, f.message, f.retry_after_ms, f.retryable]
+        : t === "event" || t === "reset"
+          ? [f.epoch, f.topic, f.seq]
+          : t === "message"
+            ? [f.from, , , f.broadcast]
+            : [f.position?.epoch, , f.position?.seq];
+  return [t, str(f.id), num(f.id), str(a), str(b), num(n), flag === true];
+}
+
 /** One browser WebSocket with its events as a queue; `dispose()` unhooks it and closes the socket. */
 class Conn {
   #queue = [];
@@ -249,7 +271,11 @@ export class Socket {
 
   /** A frame from the server (on this tab's connection, or shared by the tab that leads). */
   onFrame(text) {
-    const read = this.core.frame(this.k, now(), text);
+    let f;
+    try {
+      f = JSON.parse(text);
+    } catch {}
+    const read = typeof f?.type === "string" ? this.core.frame(this.k, now(), ...fields(f), f) : -1;
     if (read < 0) return warn("the server sent a frame this bridge cannot read", text), read;
     // What every tab sharing the connection gets.
     if (read === 1) this.share.shareFrame(this.name, text);

@@ -19,14 +19,13 @@
 //!
 //! - `inbound`: server frames as the session reads them.
 //! - `outbox`: frames waiting to be sent or answered.
+//! - `written`: the frames a session writes.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::heartbeat::{Heartbeat, Tick};
-use crate::protocol::{
-    ClientFrame, Hello, Id, MessageAck, PROTOCOL_VERSION, Ping, Position, Register, Subscribe, Unsubscribe,
-};
+use crate::protocol::{Hello, Id, MessageAck, PROTOCOL_VERSION, Ping, Position, Register, Subscribe, Unsubscribe};
 use crate::report::{SocketSnapshot, SocketState};
 use crate::retry::Failure;
 use crate::text;
@@ -35,12 +34,14 @@ use crate::vecmap::VecMap;
 
 mod inbound;
 mod outbox;
+mod written;
 // Property tests need OS randomness, which wasm32 lacks (as tests/properties.rs).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use inbound::{Inbound, error_failure};
 use outbox::Outbox;
+use written::Written;
 
 /// Which socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +360,7 @@ impl<P> Session<P> {
         // While disconnected, the resume after the next welcome includes them.
         if !fresh.is_empty() && self.is_open() {
             let id = self.new_id();
-            self.push(ClientFrame::Subscribe(Subscribe { id, topics: fresh, since: None }).to_json());
+            self.push(Written::Subscribe(Subscribe { id, topics: fresh, since: None }).text());
         }
         (id, grew)
     }
@@ -382,7 +383,7 @@ impl<P> Session<P> {
         gone.retain(|p| !self.remote.contains(p));
         if !gone.is_empty() && self.is_open() {
             let id = self.new_id();
-            self.push(ClientFrame::Unsubscribe(Unsubscribe { id, topics: gone }).to_json());
+            self.push(Written::Unsubscribe(Unsubscribe { id, topics: gone }).text());
         }
         Some(shrank)
     }
@@ -412,11 +413,11 @@ impl<P> Session<P> {
         self.remote = wanted;
         if self.is_open() && !added.is_empty() {
             let id = self.new_id();
-            self.push(ClientFrame::Subscribe(Subscribe { id, topics: added, since: None }).to_json());
+            self.push(Written::Subscribe(Subscribe { id, topics: added, since: None }).text());
         }
         if self.is_open() && !removed.is_empty() {
             let id = self.new_id();
-            self.push(ClientFrame::Unsubscribe(Unsubscribe { id, topics: removed }).to_json());
+            self.push(Written::Unsubscribe(Unsubscribe { id, topics: removed }).text());
         }
     }
 
@@ -459,12 +460,12 @@ impl<P> Session<P> {
     /// The socket opened: returns the `hello` to send.
     pub fn opened(&mut self) -> String {
         self.phase = Phase::Handshake { refused: None };
-        ClientFrame::Hello(Hello {
+        Written::Hello(Hello {
             protocol: PROTOCOL_VERSION,
             client: self.identity.client.clone(),
             token: self.identity.token.clone(),
         })
-        .to_json()
+        .text()
     }
 
     /// The socket closed before the welcome: why the attempt failed (the
@@ -524,8 +525,8 @@ impl<P> Session<P> {
             return Err(Failure::Timeout { after_ms: heartbeat.waited_ms(now_ms) as u64 });
         }
         self.pings += 1;
-        let ping = ClientFrame::Ping(Ping { id: Id::Str(text!("hb-", self.pings)) });
-        self.outbox.push(ping.to_json());
+        let ping = Written::Ping(Ping { id: Id::Str(text!("hb-", self.pings)) });
+        self.outbox.push(ping.text());
         Ok(())
     }
 
@@ -598,10 +599,10 @@ impl<P> Session<P> {
             Kind::Evolution => {
                 let topics = self.all_patterns();
                 (!topics.is_empty())
-                    .then(|| ClientFrame::Subscribe(Subscribe { id: Id::Num(0), topics, since: self.position.clone() }))
+                    .then(|| Written::Subscribe(Subscribe { id: Id::Num(0), topics, since: self.position.clone() }))
             }
             Kind::Agents => self.agent.as_ref().map(|(agent, capabilities)| {
-                ClientFrame::Register(Register {
+                Written::Register(Register {
                     id: Id::Num(0),
                     agent: agent.clone(),
                     capabilities: capabilities.clone(),
@@ -613,11 +614,11 @@ impl<P> Session<P> {
         if let Some(mut frame) = resume {
             let id = self.new_id();
             match &mut frame {
-                ClientFrame::Subscribe(s) => s.id = id,
-                ClientFrame::Register(r) => r.id = id,
+                Written::Subscribe(s) => s.id = id,
+                Written::Register(r) => r.id = id,
                 _ => {}
             }
-            self.outbox.push_first(frame.to_json());
+            self.outbox.push_first(frame.text());
         }
         // Connects and the last error changed too: one `Changed` whatever the state was.
         self.state = SocketState::Open;
@@ -647,7 +648,7 @@ impl<P> Session<P> {
             self.outputs.push_back(Output::Message { payload, ack: None });
             return;
         }
-        let ack = ClientFrame::Ack(MessageAck { id: id.clone(), from: from.clone() }).to_json();
+        let ack = Written::Ack(MessageAck { id: id.clone(), from: from.clone() }).text();
         let key = (from, id);
         if self.seen.contains(&key) {
             // Handled before and our ack was lost: ack again, do not hand it over twice.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::decode_client;
+use crate::protocol::{ClientFrame, decode_client};
 
 type S = Session<String>;
 

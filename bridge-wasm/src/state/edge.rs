@@ -1,25 +1,16 @@
-//! The few JS functions the module calls (`js/edge.js`): the engine's JSON
-//! parser and number text, reading a field, and building a session's output
-//! for the driver; and JSON text for the driver.
+//! The few JS functions the module calls (`js/edge.js`): the engine's number
+//! text, and building a session's output for the driver; and JSON text for
+//! the driver.
 //! Bound by hand so the module needs nothing of `js-sys`.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/edge.js")]
 extern "C" {
-    /// `JSON.parse(text)`, `undefined` when it is not JSON.
-    pub(super) fn parse(text: &str) -> JsValue;
-    /// `obj[key]`, `undefined` for `null`.
-    pub(super) fn field(obj: &JsValue, key: &str) -> JsValue;
     /// `String(x)`: the engine's shortest text for a number.
     fn number(x: f64) -> String;
     /// `{type, key, payload, text, subs}`: one output of a session for the driver.
     pub(super) fn output(kind: &str, key: f64, payload: &JsValue, text: Option<String>, subs: &[u32]) -> JsValue;
-}
-
-/// A field of `obj`, unless missing or null.
-pub(super) fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
-    Some(field(obj, key)).filter(|v| !v.is_undefined())
 }
 
 /// Floats written by the engine (no float printer in the module; `JSON.parse` reads them back exactly).

@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use super::Core;
 use super::edge::{json, output};
 use super::failure::to_json;
-use super::inbound::read;
+use super::inbound::{Fields, read};
 
 /// What a refused request is told: the bridge's own code and a sentence.
 fn refused(kind: bridge_core::session::Kind, key: f64, r: Refusal) -> JsValue {
@@ -176,10 +176,27 @@ impl Core {
     }
 
     /// A frame arrived at `now` (on this tab's connection, or shared by the tab that
-    /// leads): -1 when it cannot be read, 1 when every tab sharing the connection gets
-    /// it too (events, resets, messages, presence), else 0.
-    pub fn frame(&mut self, k: usize, now: f64, text: &str) -> i32 {
-        let Some(frame) = read(text) else { return -1 };
+    /// leads), read by the driver: its `type`, its `id` (a string, or a number), its texts
+    /// `a` (`epoch`, `code` or `from`) and `b` (`topic` or `message`), its number `n`
+    /// (`seq`, `heartbeat_ms` or `retry_after_ms`; an answer's position gives `a` and `n`),
+    /// its flag (`retryable`, `broadcast`), and the whole parsed frame. -1 when it lacks a
+    /// field the session needs, 1 when every tab sharing the connection gets it too
+    /// (events, resets, messages, presence), else 0.
+    #[allow(clippy::too_many_arguments)]
+    pub fn frame(
+        &mut self,
+        k: usize,
+        now: f64,
+        kind: String,
+        sid: Option<String>,
+        nid: Option<f64>,
+        a: Option<String>,
+        b: Option<String>,
+        n: Option<f64>,
+        flag: bool,
+        payload: JsValue,
+    ) -> i32 {
+        let Some(frame) = read(Fields { kind, sid, nid, a, b, n, flag }, payload) else { return -1 };
         let shared = i32::from(frame.is_shared());
         if let Some(s) = self.session(k) {
             s.frame(Millis(now as u64), frame);
