@@ -108,9 +108,10 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.clear();
     }
 
-    /// Entries in key order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
-        self.entries.iter().map(|(k, v)| (k, v))
+    /// Entries in key order (as `&(key, value)`: a slice's own iterator, so no map
+    /// adapter is compiled per map).
+    pub fn iter(&self) -> std::slice::Iter<'_, (K, V)> {
+        self.entries.iter()
     }
 
     /// Entries in key order, values mutable.
@@ -179,10 +180,10 @@ impl<K: Ord, V> IntoIterator for VecMap<K, V> {
 }
 
 impl<'a, K: Ord, V> IntoIterator for &'a VecMap<K, V> {
-    type Item = (&'a K, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+    type Item = &'a (K, V);
+    type IntoIter = std::slice::Iter<'a, (K, V)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries.iter()
     }
 }
 

@@ -140,6 +140,7 @@ export class Bridge {
 
   /** Closes breaker `name` by hand; false if there is no such breaker. */
   resetBreaker(name) {
+    this.#b.lanes.changed();
     const done = this.#b.core.resetBreaker(String(name), now());
     this.#b.changed.notify();
     return done;
@@ -147,6 +148,7 @@ export class Bridge {
 
   /** Opens breaker `name` by hand until `resetBreaker`; false if there is no such breaker. */
   isolateBreaker(name) {
+    this.#b.lanes.changed();
     const done = this.#b.core.isolateBreaker(String(name), now());
     this.#b.changed.notify();
     return done;

@@ -63,10 +63,17 @@ export const localRefusal = (code, message) =>
   failedAttempt({ kind: "other", message: `${code}: ${message}`, retryable: code === Code.LeaderChanged }, undefined, code);
 
 /**
+ * What runs before the wasm module of this key hears of a failure: `call()`'s lanes tell it
+ * the successes counted so far, which all came first.
+ */
+export const beforeFailure = new WeakMap();
+
+/**
  * Hands failure `f` to the wasm module as the failure at hand (its kind, one number, the
  * server's code, one text, retryable, retry-after) for the call that follows; returns `core`.
  */
 export function atHand(core, f) {
+  beforeFailure.get(core)?.();
   const n = f.after_ms ?? f.status ?? (typeof f.code === "number" ? f.code : 0);
   core.failure(f.kind, n, typeof f.code === "string" ? f.code : "", f.message ?? f.reason ?? "", !!f.retryable, f.retry_after_ms);
   return core;

@@ -11,6 +11,7 @@ import { Moment, PageLife, online } from "./lifecycle.js";
 import { Backends } from "./nodes.js";
 import { Persist, ownerGone } from "./outbox.js";
 import { Lifetime, Signal, liveTimers, now, randomId, randomSeed, unixMs } from "./platform.js";
+import { Lanes } from "./call.js";
 import { run } from "./retry.js";
 import { Role, Share } from "./share.js";
 import { AGENTS, EVOLUTION, Socket } from "./socket.js";
@@ -18,8 +19,6 @@ import { WebMcp, modelContext } from "./webmcp.js";
 
 /** See the module docs. */
 export class Inner {
-  /** The tools `call()` has seen: the wasm module's index of each name. */
-  callIds = new Map();
   /** Leader: followers' request ids being served now (each once). */
   #serving = new Set();
   /** Page loads whose end this one waits for, to claim what they leave (a few tabs at most). */
@@ -36,6 +35,8 @@ export class Inner {
       storage = globalThis.localStorage ?? null;
     } catch {}
     this.core = new Core(randomSeed());
+    /** `call()`'s tools and their lanes. */
+    this.lanes = new Lanes(this.core);
     try {
       this.config = readConfig(this.core, config, {
         origin,
@@ -137,6 +138,7 @@ export class Inner {
 
   /** The report (`full`: every breaker transition kept, else the last 20). */
   report(full = false) {
+    this.lanes.flush();
     const r = JSON.parse(
       this.core.report(
         this.config.bridgeId,

@@ -132,19 +132,25 @@ impl RetryMetrics {
     /// Records an operation that succeeded at its first attempt; `latency_us` when it
     /// was measured (hot paths measure a sample of their calls: clocks are not free).
     pub fn record_first_try_success(&mut self, name: &str, latency_us: Option<u64>) {
+        self.record_first_tries(name, 1, latency_us.as_slice());
+    }
+
+    /// `count` operations of `name` that succeeded at their first attempt, of which the
+    /// `latencies_us` were timed: [`RetryMetrics::record_first_try_success`] in one go.
+    pub fn record_first_tries(&mut self, name: &str, count: u64, latencies_us: &[u64]) {
         let key =
             if self.ops.contains_key(name) || self.ops.len() < MAX_OPERATIONS { name } else { OVERFLOW_OPERATION };
         let op = self.ops.get_or_insert_with(key.to_owned(), Operation::default);
-        op.calls += 1;
-        op.attempts += 1;
-        op.successes += 1;
-        op.outcomes[0] += 1;
-        if let Some(us) = latency_us {
+        op.calls += count;
+        op.attempts += count;
+        op.successes += count;
+        op.outcomes[0] += count;
+        for &us in latencies_us {
             op.latency.record(us);
             self.latency.record(us);
         }
-        self.calls += 1;
-        self.successes += 1;
+        self.calls += count;
+        self.successes += count;
     }
 
     /// Names with metrics.

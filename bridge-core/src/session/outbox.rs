@@ -70,7 +70,7 @@ impl Outbox {
 
     /// The next frame not sent yet, now marked sent; frames nobody waits for leave.
     pub(super) fn next_unsent(&mut self) -> Option<String> {
-        let (&key, _) = self.entries.iter().find(|(_, e)| !e.sent)?;
+        let &(key, _) = self.entries.iter().find(|(_, e)| !e.sent)?;
         let entry = self.entries.get_mut(&key)?;
         entry.sent = true;
         if entry.id.is_some() { Some(entry.frame.clone()) } else { self.entries.remove(&key).map(|e| e.frame) }

@@ -6,8 +6,10 @@
 //! cancel signal, and sleeps. [`Core::end`] records the metrics and says how
 //! it ended. The rules are bridge-core's [`Operation`].
 //!
-//! `call()`'s fast path admits its first try with no run at all ([`Core::admit`],
-//! [`Core::done`]) and starts one only when that try fails ([`Core::resume`]).
+//! `call()`'s fast path admits its first tries with no run at all while the
+//! breaker is closed ([`Core::lane`]), tells their successes in batches
+//! ([`Core::landed`]), and starts a run only when a first try fails
+//! ([`Core::resume`]).
 
 use bridge_core::breaker::{BreakerRegistry, BreakerState, Permit, Rejected};
 use bridge_core::random::SeededRandom;
@@ -289,30 +291,40 @@ impl Core {
         (self.call_tools.len() - 1) as i32
     }
 
-    /// Admits a first try of tool `id` if its breaker is closed: the permit's bits, else -1.
-    /// `now` may be a little old (the fast path reads no clock).
-    pub fn admit(&mut self, id: u32, now: f64) -> f64 {
+    /// The fast lane of tool `id` at `now`: while its breaker is closed, `call()` admits first
+    /// tries without asking (a closed breaker admits everything) and tells their successes
+    /// in batches (`landed`). The permit's bits to admit them with, or -1 when the breaker is
+    /// not closed (every call then takes the full path).
+    pub fn lane(&mut self, id: u32, now: f64) -> f64 {
         let Some(tool) = self.call_tools.get(id as usize) else { return -1.0 };
         let Ok(b) = self.breakers.get_or_create(tool, ms(now)) else { return -1.0 };
-        let Some(permit) = b.try_acquire_closed() else { return -1.0 };
-        let tool = tool.clone();
-        budget_of(&mut self.budgets, self.budget_config, &tool).deposit(ms(now));
-        permit.to_bits() as f64
+        b.try_acquire_closed().map_or(-1.0, |p| p.to_bits() as f64)
     }
 
-    /// The first try of tool `id` succeeded at `now`; `latency_ms` when it was timed (else negative).
-    pub fn done(&mut self, id: u32, permit: f64, latency_ms: f64, now: f64) {
+    /// `count` first tries of tool `id`, admitted with `permit` by its lane, succeeded by
+    /// `now` (in that order, before anything the module heard of since); `latencies` (ms)
+    /// of those that were timed.
+    pub fn landed(&mut self, id: u32, permit: f64, count: u32, latencies: &[f64], now: f64) {
         let Some(tool) = self.call_tools.get(id as usize) else { return };
-        if let Some(b) = self.breakers.get_mut(tool) {
-            b.on_success(Permit::from_bits(permit as u64), ms(now));
+        let now = ms(now);
+        let permit = Permit::from_bits(permit as u64);
+        let budget = budget_of(&mut self.budgets, self.budget_config, tool);
+        for _ in 0..count {
+            budget.deposit(now);
         }
-        let latency_us = (latency_ms >= 0.0).then(|| us(latency_ms));
-        self.metrics.record_first_try_success(tool, latency_us);
+        if let Some(b) = self.breakers.get_mut(tool) {
+            for _ in 0..count {
+                b.on_success(permit, now);
+            }
+        }
+        let timed: Vec<u64> = latencies.iter().map(|l| us(*l)).collect();
+        self.metrics.record_first_tries(tool, count.into(), &timed);
     }
 
-    /// The first try of tool `id`, started at `started` (ms; negative: not timed), failed
-    /// at `now` with the failure at hand: tells its breaker, and starts a run that counts it
-    /// as attempt 1 (call `failed` next). The run's id, or -1.
+    /// The first try of tool `id`, admitted by its lane with `permit` and started at
+    /// `started` (ms; negative: not timed), failed at `now` with the failure at hand: tells
+    /// its breaker, and starts a run that counts it as attempt 1 (call `failed` next). The
+    /// run's id, or -1.
     pub fn resume(&mut self, id: u32, permit: f64, started: f64, now: f64, online: bool) -> i32 {
         let Some(tool) = self.call_tools.get(id as usize).cloned() else { return -1 };
         let f = &self.failure;

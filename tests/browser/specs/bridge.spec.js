@@ -632,6 +632,42 @@ test("call keeps the policy exact on its fast path", async ({ page }) => {
   expect(isolated.code).toBe("circuit_open");
 });
 
+test("call's fast lane tells its successes in order, across batches", async ({ page }) => {
+  // Two failures, ten successes, two failures: the successes (counted in the page and told
+  // in batches) come between, so the breaker has 2 consecutive failures and stays closed.
+  const r = await page.evaluate(async () => {
+    window.b = T.bridge({
+      sockets: [],
+      report: false,
+      policies: { lanes: { maxRetries: 0 } },
+      breakers: { lanes: { failureThreshold: 3 } },
+    });
+    const fail = () => {
+      throw new Error("down");
+    };
+    const codes = [];
+    const failing = async () => {
+      try {
+        await b.call("lanes", fail);
+      } catch (e) {
+        codes.push(e.code);
+      }
+    };
+    await failing();
+    await failing();
+    for (let i = 0; i < 10; i++) await b.call("lanes", () => i);
+    await failing();
+    await failing();
+    const after = T.breaker(b, "lanes");
+    for (let i = 0; i < 200; i++) await b.call("lanes", () => i);
+    return { codes, after, end: T.breaker(b, "lanes"), m: T.state(b).retry.operations.lanes };
+  });
+  expect(r.codes).toEqual(Array(4).fill("retries_exhausted"));
+  expect([r.after.state, r.after.consecutiveFailures, r.after.successes, r.after.failures]).toEqual(["closed", 2, 10, 4]);
+  expect([r.end.state, r.end.consecutiveFailures, r.end.successes]).toEqual(["closed", 0, 210]);
+  expect([r.m.calls, r.m.successes, r.m.attempts]).toEqual([214, 210, 214]);
+});
+
 test("stop leaves no timer socket or task running", async ({ page }) => {
   await page.evaluate(async () => {
     window.b = T.bridge({ healthIntervalMs: 200, reportIntervalMs: 300 });
