@@ -1,5 +1,6 @@
 //! The session against hand-made scenarios, then against a reference model
-//! under random drops, reconnects, duplicates, resets and cancellations.
+//! under random drops, reconnects, duplicates, resets, cancellations, a full
+//! outbox, and the bridge stopping and starting again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{ClientFrame, decode_client};
+use crate::text;
 
 type S = Session<String>;
 
@@ -311,6 +313,10 @@ enum Step {
     Message(u8),
     /// Time passes by n seconds (heartbeats).
     Wait(u8),
+    /// The server lost its history (it restarted): a `reset`, then a new epoch.
+    Reset,
+    /// The bridge stops (waiting requests are refused) and starts again.
+    StopStart,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -326,6 +332,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..4u8).prop_map(Step::Duplicate),
         2 => (0..6u8).prop_map(Step::Message),
         1 => (0..3u8).prop_map(Step::Wait),
+        1 => Just(Step::Reset),
+        1 => Just(Step::StopStart),
     ]
 }
 
@@ -342,12 +350,17 @@ struct Model {
     done: BTreeSet<u64>,
     /// The page: subscription id -> topics.
     subs: Vec<(u32, Vec<&'static str>)>,
-    /// The page: events delivered (seq), and per subscription.
+    /// The page: events delivered in this epoch (seq), and per subscription.
     delivered: Vec<u64>,
+    /// The page: the last position it was told of in this epoch (an event's, or a reset's).
+    position: Option<u64>,
+    /// The server: its epoch (`e1`, `e2`, ... after each reset), and resets sent.
+    epoch: u32,
+    resets: u64,
     /// The page: messages handed over, and acks it owes.
     handed: Vec<u8>,
     owed: Vec<(u8, String)>,
-    /// The server: events published (seq -> topic).
+    /// The server: events published in this epoch (seq -> topic).
     published: Vec<&'static str>,
     /// The server, this connection: requests received in order, topics subscribed, acks.
     received: Vec<Id>,
@@ -376,8 +389,8 @@ impl Model {
             }
             ClientFrame::Subscribe(f) => {
                 if std::mem::take(&mut self.resuming) {
-                    // The resume: from the last event the page got, and the server replays what followed.
-                    prop_assert_eq!(f.since.as_ref().map(|p| p.seq), self.delivered.last().copied());
+                    // The resume: from the last position the page was told of, and the server replays what followed.
+                    prop_assert_eq!(f.since.clone(), self.position.map(|seq| self.pos(seq)));
                     let since = f.since.map_or(u64::MAX, |p| p.seq);
                     for (i, topic) in self.published.iter().enumerate() {
                         if i as u64 + 1 > since && f.topics.iter().any(|t| t == topic) {
@@ -436,6 +449,7 @@ impl Model {
                     let seq: u64 = payload.parse().unwrap();
                     prop_assert!(self.delivered.last().is_none_or(|l| seq > *l), "event out of order or twice");
                     self.delivered.push(seq);
+                    self.position = Some(seq);
                     let topic = self.published[seq as usize - 1];
                     let wanted: Vec<u32> =
                         self.subs.iter().filter(|(_, ts)| ts.contains(&topic)).map(|(id, _)| *id).collect();
@@ -447,7 +461,8 @@ impl Model {
                     self.handed.push(n);
                     self.owed.push((n, ack.expect("not a broadcast")));
                 }
-                Output::Reset(_) | Output::Presence(_) | Output::ServerError(_) | Output::Changed => {}
+                Output::Reset(payload) => prop_assert_eq!(payload, format!("reset e{}", self.epoch)),
+                Output::Presence(_) | Output::ServerError(_) | Output::Changed => {}
             }
         }
         // While open, the server holds exactly the page's topics and every waiting
@@ -465,14 +480,21 @@ impl Model {
             }
         }
         prop_assert!(self.waiting.len() <= LIMIT as usize);
-        prop_assert_eq!(s.snapshot(String::new()).outbox as usize, self.waiting.len());
+        let snapshot = s.snapshot(String::new());
+        prop_assert_eq!(snapshot.outbox as usize, self.waiting.len());
+        prop_assert_eq!(snapshot.resets, self.resets);
         Ok(())
+    }
+
+    /// Position `seq` in the server's current epoch.
+    fn pos(&self, seq: u64) -> Position {
+        Position { epoch: text!('e', self.epoch), seq }
     }
 }
 
 fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut s = Session::new(Kind::Evolution, identity(), LIMIT);
-    let mut m = Model::default();
+    let mut m = Model { epoch: 1, ..Model::default() };
     for step in steps {
         match step {
             Step::Request => {
@@ -525,7 +547,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 m.resuming = false;
                 for seq in std::mem::take(&mut m.replay) {
                     let topic = m.published[seq as usize - 1].to_string();
-                    s.frame(Millis(m.now), Inbound::Event { position: pos(seq), topic, payload: seq.to_string() });
+                    s.frame(Millis(m.now), Inbound::Event { position: m.pos(seq), topic, payload: seq.to_string() });
                 }
                 // The server redelivers every message not acknowledged yet.
                 let sent: Vec<u8> = m.sent_messages.difference(&m.acked).copied().collect();
@@ -557,7 +579,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let seq = m.published.len() as u64;
                 if m.open && m.subscribed.contains(TOPICS[t as usize]) {
                     let topic = TOPICS[t as usize].to_string();
-                    s.frame(Millis(m.now), Inbound::Event { position: pos(seq), topic, payload: seq.to_string() });
+                    s.frame(Millis(m.now), Inbound::Event { position: m.pos(seq), topic, payload: seq.to_string() });
                 }
             }
             Step::Duplicate(back) if m.open => {
@@ -565,7 +587,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 if seq > 0 {
                     let topic = m.published[seq - 1].to_string();
                     let payload = seq.to_string();
-                    s.frame(Millis(m.now), Inbound::Event { position: pos(seq as u64), topic, payload });
+                    s.frame(Millis(m.now), Inbound::Event { position: m.pos(seq as u64), topic, payload });
                 }
             }
             Step::Message(n) if m.open => {
@@ -595,6 +617,21 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     s.frame(Millis(m.now), Inbound::Other);
                 }
             }
+            Step::Reset if m.open => {
+                m.epoch += 1;
+                (m.published, m.delivered, m.position) = (Vec::new(), Vec::new(), Some(0));
+                m.resets += 1;
+                let reset = Inbound::Reset { position: m.pos(0), payload: text!("reset e", m.epoch) };
+                s.frame(Millis(m.now), reset);
+            }
+            Step::StopStart => {
+                s.stop();
+                m.absorb(&mut s)?;
+                prop_assert!(m.waiting.is_empty(), "every waiting request is refused at a stop");
+                prop_assert_eq!(s.state(), SocketState::Stopped);
+                s.restart();
+                m.open = false;
+            }
             _ => {}
         }
         m.absorb(&mut s)?;
@@ -606,7 +643,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_session_keeps_its_promises_under_drops_duplicates_and_cancels(steps in prop::collection::vec(step(), 1..80)) {
+    fn the_session_keeps_its_promises_under_drops_duplicates_cancels_resets_and_restarts(steps in prop::collection::vec(step(), 1..80)) {
         run(steps)?;
     }
 }
