@@ -33,7 +33,7 @@ commands:
   setup   install what the project needs (idempotent; skips what is there)
   run     setup, build the wasm package, start the backend with the dashboard and demo
   build   setup, then build the wasm package into www/pkg and print what a page loads, gzip -9
-  test    setup, then fmt, clippy, native tests, wasm tests in Chromium, Playwright
+  test    setup, then fmt, clippy, native tests, the wasm package and its size, Playwright in Chromium
   bench   release build, then RSS per idle connection and fan-out throughput (flags after --,
           e.g. cargo xtask bench -- --connections 5000 --subscribers 500 --rates 500,1000,2000;
           --store nats adds the same fan-out on a three-node cluster; --storm runs the reconnect

@@ -8,14 +8,17 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(module = "/js/edge.js")]
 extern "C" {
     /// `String(x)`: the engine's shortest text for a number.
+    #[cfg(target_arch = "wasm32")]
     fn number(x: f64) -> String;
     /// `{type, key, payload, text, subs}`: one output of a session for the driver.
     pub(super) fn output(kind: &str, key: f64, payload: &JsValue, text: Option<String>, subs: &[u32]) -> JsValue;
 }
 
 /// Floats written by the engine (no float printer in the module; `JSON.parse` reads them back exactly).
+#[cfg(target_arch = "wasm32")]
 pub(crate) struct JsFloats;
 
+#[cfg(target_arch = "wasm32")]
 impl bridge_core::json::Floats for JsFloats {
     fn write(x: f64, out: &mut String) {
         out.push_str(&number(x));
@@ -26,3 +29,7 @@ impl bridge_core::json::Floats for JsFloats {
 pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     bridge_core::json::to_string::<JsFloats, T>(value)
 }
+
+/// Natively (the unit tests) there is no engine: Rust prints the floats.
+#[cfg(not(target_arch = "wasm32"))]
+type JsFloats = bridge_core::json::RustFloats;

@@ -84,3 +84,6 @@ impl Core {
         SeededRandom::new(self.rng.next_u64())
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
