@@ -31,7 +31,17 @@ pub(crate) fn all() -> Result<(), String> {
         count_cargo_tests(&log, &mut counts);
         Ok(None)
     });
-    let pkg_built = steps.step("wasm package (www/pkg)", || build::wasm_pkg(&tools).map(|_| None));
+    let mut pkg_figure = None;
+    let pkg_built = steps.step("wasm package (www/pkg) and its size", || {
+        let size = build::wasm_pkg(&tools)?;
+        pkg_figure = Some(format!(
+            "wasm package: {} B gzip, what a page loads (bound {} B, goal {} B)",
+            size.gzip_total(),
+            build::MAX_GZIP_BYTES,
+            build::GOAL_GZIP_BYTES
+        ));
+        build::check_size(&size).map(|()| None)
+    });
     steps.step("TypeScript types (tsc --strict on the docs example)", || {
         if !pkg_built {
             return Err("needs the wasm package, which failed to build".into());
@@ -68,7 +78,7 @@ pub(crate) fn all() -> Result<(), String> {
             println!("  {line}");
         }
     }
-    for line in &fuzz_figures {
+    for line in pkg_figure.iter().chain(&fuzz_figures) {
         println!("  {line}");
     }
     if !counts.is_empty() {
