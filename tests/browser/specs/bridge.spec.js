@@ -1,8 +1,8 @@
-// The bridge's own browser suite (ported from bridge-wasm/tests/bridge.rs, the
-// wasm-bindgen-test suite): the bridge in Chromium against the live backend that
-// global-setup.js starts with --demo. Faults come from the backend's demo switch.
+// The bridge's own browser suite (it was a wasm-bindgen-test suite in Rust until
+// the I/O moved to the JS driver): the bridge in Chromium against the live backend
+// that global-setup.js starts with --demo. Faults come from the backend's demo switch.
 //
-// Like wasm-bindgen-test's runner, every test runs in a quiet page on its own
+// Every test runs in a quiet page on its own
 // local origin (PAGES_URL/overhead.html: it never starts a bridge), imports the
 // module from the backend and gives each bridge an explicit `backendUrl`. Only
 // the bridge's public JS API is used.
