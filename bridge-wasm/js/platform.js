@@ -86,29 +86,30 @@ export function race(...waits) {
 }
 
 /**
- * A wake-up flag with one waiter: `notify()` from anywhere, `notified()` in the task that
- * owns it. A notification while nobody waits is remembered (once).
+ * Values for one taker: `put()` from anywhere, `take()` in the task that owns it. What
+ * arrives while nobody waits is kept in order; a cancelled `take()` leaves it queued.
  */
-export class Signal {
-  #pending = false;
+export class Mailbox {
+  #queue = [];
   #waiter = null;
 
-  notify() {
-    if (this.#waiter) {
-      const w = this.#waiter;
+  put(value) {
+    const w = this.#waiter;
+    if (w) {
       this.#waiter = null;
-      w();
+      w(value);
     } else {
-      this.#pending = true;
+      this.#queue.push(value);
     }
   }
 
-  /** Resolves at the next (or a pending) notification; `cancel()` withdraws. */
-  notified() {
-    if (this.#pending) {
-      this.#pending = false;
-      return Promise.resolve();
-    }
+  get size() {
+    return this.#queue.length;
+  }
+
+  /** Resolves with the next value; `cancel()` withdraws. */
+  take() {
+    if (this.#queue.length) return Promise.resolve(this.#queue.shift());
     let resolve;
     const p = new Promise((r) => (resolve = r));
     this.#waiter = resolve;
@@ -116,6 +117,23 @@ export class Signal {
       if (this.#waiter === resolve) this.#waiter = null;
     };
     return p;
+  }
+}
+
+/**
+ * A wake-up flag with one waiter: `notify()` from anywhere, `notified()` in the task that
+ * owns it. A notification while nobody waits is remembered (once).
+ */
+export class Signal {
+  #box = new Mailbox();
+
+  notify() {
+    if (!this.#box.size) this.#box.put();
+  }
+
+  /** Resolves at the next (or a pending) notification; `cancel()` withdraws. */
+  notified() {
+    return this.#box.take();
   }
 }
 

@@ -14,7 +14,7 @@
 
 import { Code, atHand, failedAttempt, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
 import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
-import { Signal, now, race, sleep } from "./platform.js";
+import { Mailbox, Signal, now, race, sleep } from "./platform.js";
 import { run } from "./retry.js";
 
 export const EVOLUTION = 0;
@@ -61,20 +61,11 @@ function fields(f) {
 
 /** One browser WebSocket with its events as a queue; `dispose()` unhooks it and closes the socket. */
 class Conn {
-  #queue = [];
-  #waiter = null;
+  #events = new Mailbox();
 
   constructor(url) {
     this.ws = new WebSocket(url);
-    const push = (event) => {
-      if (this.#waiter) {
-        const w = this.#waiter;
-        this.#waiter = null;
-        w(event);
-      } else {
-        this.#queue.push(event);
-      }
-    };
+    const push = (event) => this.#events.put(event);
     this.ws.onopen = () => push({ open: true });
     this.ws.onmessage = (e) => typeof e.data === "string" && push({ text: e.data });
     // An error is always followed by a close event, which carries the code.
@@ -83,14 +74,7 @@ class Conn {
 
   /** The next event (`{open}`, `{text}` or `{closed}`); cancellable (the event stays queued). */
   next() {
-    if (this.#queue.length) return Promise.resolve(this.#queue.shift());
-    let resolve;
-    const p = new Promise((r) => (resolve = r));
-    this.#waiter = resolve;
-    p.cancel = () => {
-      if (this.#waiter === resolve) this.#waiter = null;
-    };
-    return p;
+    return this.#events.take();
   }
 
   send(text) {
