@@ -89,10 +89,10 @@ fn count_files(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |d| d.flatten().count() as u64)
 }
 
-/// Adds the fuzz steps (install on demand, then each target) to `steps`.
-pub(crate) fn steps_into(steps: &mut Steps, secs: u64, targets: &[String], figures: &mut Vec<String>) {
-    let ready =
-        steps.step("fuzz: nightly toolchain", crate::nightly::install) && steps.step("fuzz: cargo-fuzz", cargo_fuzz);
+/// Adds the fuzz steps (cargo-fuzz on demand, then each target) to `steps`; `nightly`:
+/// the pinned nightly is installed.
+pub(crate) fn steps_into(steps: &mut Steps, nightly: bool, secs: u64, targets: &[String], figures: &mut Vec<String>) {
+    let ready = nightly && steps.step("fuzz: cargo-fuzz", cargo_fuzz);
     for target in targets {
         steps.step(&format!("fuzz: {target} ({secs} s)"), || {
             if !ready {
@@ -110,7 +110,8 @@ pub(crate) fn fuzz(args: &[String]) -> Result<(), String> {
     let start = Instant::now();
     let mut steps = Steps::default();
     let mut figures = Vec::new();
-    steps_into(&mut steps, o.secs, &o.targets, &mut figures);
+    let nightly = steps.step("fuzz: nightly toolchain", crate::nightly::install);
+    steps_into(&mut steps, nightly, o.secs, &o.targets, &mut figures);
     println!("\nfuzz figures:");
     for f in &figures {
         println!("  {f}");

@@ -13,6 +13,8 @@ use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd};
 pub(crate) struct Tools {
     /// PATH with `xtask/npm/node_modules/.bin` (wasm-opt, esbuild) and cargo's bin dir first.
     pub(crate) path: OsString,
+    /// The pinned nightly is installed (setup's step for it passed).
+    pub(crate) nightly: bool,
 }
 
 impl Tools {
@@ -63,10 +65,10 @@ pub(crate) fn all() -> Result<Tools, String> {
 
 /// Adds the setup steps to `steps` (so `test` can show them in its own summary).
 pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
-    let tools = Tools { path: tools_path() };
+    let mut tools = Tools { path: tools_path(), nightly: false };
     steps.step("setup: wasm32 target", wasm_target);
     steps.step("setup: wasm-bindgen CLI", || wasm_bindgen_cli(&tools));
-    steps.step("setup: nightly toolchain (the wasm package, fuzzing)", crate::nightly::install);
+    tools.nightly = steps.step("setup: nightly toolchain (the wasm package, fuzzing)", crate::nightly::install);
     steps.step("setup: npm tools (wasm-opt from binaryen, esbuild)", || npm_ci(&root().join("xtask/npm")));
     steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
     steps.step("setup: Chromium and chromedriver", || chromium(&tools));

@@ -71,7 +71,7 @@ pub(crate) fn all() -> Result<(), String> {
     // A short fuzzing run of every target (cargo xtask fuzz runs longer ones).
     let mut fuzz_figures = Vec::new();
     let targets: Vec<String> = crate::fuzz::TARGETS.iter().map(|t| (*t).to_owned()).collect();
-    crate::fuzz::steps_into(&mut steps, FUZZ_SECS, &targets, &mut fuzz_figures);
+    crate::fuzz::steps_into(&mut steps, tools.nightly, FUZZ_SECS, &targets, &mut fuzz_figures);
     if let Ok(text) = std::fs::read_to_string(&figures) {
         println!("\nfigures measured by the native tests:");
         for line in text.lines() {
