@@ -12,35 +12,6 @@ use wasm_bindgen::prelude::*;
 use super::Core;
 use super::edge::json;
 
-/// The failure the driver describes (see the module docs).
-pub(super) fn failure(
-    kind: &str,
-    n: f64,
-    code: &str,
-    text: &str,
-    retryable: bool,
-    retry_after_ms: Option<f64>,
-) -> Failure {
-    let message = text.to_owned();
-    let retry_after_ms = retry_after_ms.map(|v| v as u64);
-    match kind {
-        "network" => Failure::Network { message },
-        "timeout" => Failure::Timeout { after_ms: n as u64 },
-        "http" => Failure::Http { status: n as u16, retry_after_ms },
-        "socket_closed" => Failure::SocketClosed { code: n as u16, reason: message },
-        "server" => Failure::Server { code: code.to_owned(), message, retryable, retry_after_ms },
-        "auth" => Failure::Auth { message },
-        "protocol" => Failure::Protocol { message },
-        "validation" => Failure::Validation { message },
-        _ => Failure::Other { message, retryable },
-    }
-}
-
-/// `failure` as JSON text for the driver.
-pub(super) fn to_json(failure: &Failure) -> String {
-    json(failure)
-}
-
 /// The short code of a failure's kind, as the page sees it in an error's `cause.code`.
 pub(super) fn failure_code(f: &Failure) -> &'static str {
     match f {
@@ -68,7 +39,19 @@ impl Core {
         retryable: bool,
         retry_after_ms: Option<f64>,
     ) {
-        self.failure = failure(kind, n, code, text, retryable, retry_after_ms);
+        let message = text.to_owned();
+        let retry_after_ms = retry_after_ms.map(|v| v as u64);
+        self.failure = match kind {
+            "network" => Failure::Network { message },
+            "timeout" => Failure::Timeout { after_ms: n as u64 },
+            "http" => Failure::Http { status: n as u16, retry_after_ms },
+            "socket_closed" => Failure::SocketClosed { code: n as u16, reason: message },
+            "server" => Failure::Server { code: code.to_owned(), message, retryable, retry_after_ms },
+            "auth" => Failure::Auth { message },
+            "protocol" => Failure::Protocol { message },
+            "validation" => Failure::Validation { message },
+            _ => Failure::Other { message, retryable },
+        };
     }
 
     /// One line for a person about the failure at hand.
@@ -81,10 +64,7 @@ impl Core {
     pub fn is_transient_status(&self, status: u16) -> bool {
         bridge_core::retry::is_transient_status(status)
     }
-}
 
-#[wasm_bindgen]
-impl Core {
     /// The failure at hand as a follower tab gets it from the leader, as JSON `[code,
     /// message, retryable]`: the bridge's own `refusal` code if it refused, a server's code,
     /// or the failure's.

@@ -11,7 +11,6 @@ use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::{json, output};
-use super::failure::to_json;
 use super::inbound::{Fields, read};
 
 /// What a refused request is told: the bridge's own code and a sentence.
@@ -172,7 +171,7 @@ impl Core {
             Some(s) => s.handshake_failed(why),
             None => why,
         };
-        to_json(&why)
+        json(&why)
     }
 
     /// A frame arrived at `now` (on this tab's connection, or shared by the tab that
@@ -225,7 +224,7 @@ impl Core {
     /// A heartbeat interval passed at `now`: a ping goes out, or the connection counts as
     /// dead (close it), then the failure as JSON.
     pub fn tick(&mut self, k: usize, now: f64) -> Option<String> {
-        self.session(k)?.tick(Millis(now as u64)).err().map(|f| to_json(&f))
+        self.session(k)?.tick(Millis(now as u64)).err().map(|f| json(&f))
     }
 
     /// The welcomed connection ended at `now` with the failure at hand: its breaker hears
@@ -269,7 +268,7 @@ impl Core {
         match s.poll_output() {
             None => JsValue::UNDEFINED,
             Some(Output::Answer { key, reply: Ok(payload) }) => output("answer", key as f64, &payload, None, &[]),
-            Some(Output::Answer { key, reply: Err(f) }) => output("failed", key as f64, &none, Some(to_json(&f)), &[]),
+            Some(Output::Answer { key, reply: Err(f) }) => output("failed", key as f64, &none, Some(json(&f)), &[]),
             Some(Output::Refused { key, refusal }) => refused(kind, key as f64, refusal),
             Some(Output::Event { subs, payload }) => output("event", 0.0, &payload, None, &subs),
             Some(Output::Reset(payload)) => output("reset", 0.0, &payload, None, &[]),

@@ -79,6 +79,14 @@ async function installHelpers(backend) {
       return { error: { code: e?.code ?? null, message: e?.message ?? null, attempts: e?.attempts ?? null, cause_code: e?.cause?.code ?? null } };
     }
   }
+  /** What a send settles with: {ack} or {error: {code, message}}. */
+  async function acked(send) {
+    try {
+      return { ack: await send };
+    } catch (e) {
+      return { error: { code: e?.code ?? null, message: e?.message ?? null } };
+    }
+  }
   /** A plain browser WebSocket agent, independent of the bridge under test. */
   async function rawAgent(name) {
     const ws = new WebSocket(`${backend.replace("http", "ws")}/agents`);
@@ -132,7 +140,7 @@ async function installHelpers(backend) {
       };
     });
   }
-  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, rawAgent, a2aPair, outboxDb };
+  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, acked, rawAgent, a2aPair, outboxDb };
 }
 
 test.beforeEach(async ({ page }) => {
@@ -357,11 +365,7 @@ test("sendA2A across a forced reconnect is delivered exactly once", async ({ pag
   // ack. The bridge re-sends with the same id after reconnecting; the server recognises it.
   const sent = await page.evaluate(async () => {
     await T.fault({ target: "agents", mode: "cut_after_accept" });
-    try {
-      return { ack: await b.sendA2A({ to: receiver, messageType: "note", content: { n: 1 } }) };
-    } catch (e) {
-      return { error: { code: e?.code ?? null, message: e?.message ?? null } };
-    }
+    return T.acked(b.sendA2A({ to: receiver, messageType: "note", content: { n: 1 } }));
   });
   expect(sent.error, "acked").toBeUndefined();
   expect(sent.ack.duplicate, `the re-sent message was recognised, not delivered again: ${JSON.stringify(sent.ack)}`).toBe(true);
@@ -389,11 +393,7 @@ test("sendA2A while disconnected waits in the outbox and goes out once", async (
     const p = b.sendA2A({ to: receiver, messageType: "note", content: 2 });
     // The receiver comes back (taking its name over) and gets the message, queued or live.
     window.agent = await T.rawAgent(receiver);
-    try {
-      return { ack: await p };
-    } catch (e) {
-      return { error: { code: e?.code ?? null, message: e?.message ?? null } };
-    }
+    return T.acked(p);
   });
   expect(sent.error, "acked after the reconnect").toBeUndefined();
   expect(sent.ack.type, JSON.stringify(sent.ack)).toBe("ack");
