@@ -96,12 +96,12 @@ export class Bridge {
 
   /** Lists agents (optionally only those with `capability`). */
   async discover(capability) {
-    return ops.discover(this.#b, ops.DISCOVER, typeof capability === "string" ? capability : undefined);
+    return ops.discover(this.#b, typeof capability === "string" ? capability : undefined);
   }
 
   /** Sends a message to every other online agent; resolves with `{recipients}`. */
   async broadcast(messageType, content) {
-    return ops.broadcast(this.#b, ops.BROADCAST, String(messageType), content);
+    return ops.broadcast(this.#b, String(messageType), content);
   }
 
   /**
@@ -201,14 +201,11 @@ export class Bridge {
   registerTool(descriptor, options) {
     const b = this.#b;
     checkDescriptor(descriptor);
-    const policy = options?.policy;
-    if (policy !== undefined && policy !== null) {
-      try {
-        const o = Obj.at(policy, "options.policy");
-        if (o) readPolicy(b.core, o, descriptor.name, "options.policy: ")();
-      } catch (e) {
-        throw codedError(Code.InvalidArgument, `registerTool: ${e.message}`);
-      }
+    try {
+      const o = Obj.at(options?.policy, "options.policy");
+      if (o) readPolicy(b.core, o, descriptor.name, "options.policy: ")();
+    } catch (e) {
+      throw codedError(Code.InvalidArgument, `registerTool: ${e.message}`);
     }
     const registered = registerPageTool(b.webmcp, descriptor, (tool, fn) => guarded(b, tool, fn));
     if (registered) b.changed.notify();
@@ -254,10 +251,10 @@ async function runTool(b, name, input) {
     case "send_a2a_message":
       return ops.send(b, ops.readMessage(b, input));
     case "discover_a2a_agents":
-      return ops.discover(b, ops.DISCOVER, typeof input.capability === "string" ? input.capability : undefined);
+      return ops.discover(b, typeof input.capability === "string" ? input.capability : undefined);
     case "a2a_broadcast": {
       const type = typeof input.message_type === "string" ? input.message_type : "";
-      return ops.broadcast(b, ops.BROADCAST, type, input.content ?? null);
+      return ops.broadcast(b, type, input.content ?? null);
     }
     case "trigger_evolution":
       return ops.request(b, ops.REQUEST, "evolve", input.params ?? null, ops.wholeMs(input.timeout_ms));

@@ -18,8 +18,7 @@
 // that HTTP status; `TimeoutError`s are timeouts; anything else is retried as a
 // transient failure.
 
-import { atHand, beforeFailure, failedAttempt, messageOf } from "./errors.js";
-import { online } from "./lifecycle.js";
+import { beforeFailure, failedAttempt, messageOf } from "./errors.js";
 import { coarseNow, now } from "./platform.js";
 import { run } from "./retry.js";
 
@@ -87,7 +86,7 @@ export class Lanes {
 }
 
 /** What a value thrown by page code means to the retry rules. */
-export function classify(e) {
+function classify(e) {
   const message = messageOf(e);
   if (typeof e?.retryable === "boolean") return { kind: "other", message, retryable: e.retryable };
   if (typeof e?.status === "number") return { kind: "http", status: e.status };
@@ -108,18 +107,13 @@ async function attempt(fn, { number, timeout }) {
 /** Runs `fn` as `tool` through the retry driver. */
 export async function guarded(bridge, tool, fn, resume) {
   const result = await run(bridge.core, { tool, resume }, (info) => attempt(fn, info));
-  // A run may have closed a breaker (trials succeeded): lanes ask again.
-  bridge.lanes.changed();
-  bridge.changed.notify();
-  if ("error" in result) throw result.error;
-  return result.value;
+  return bridge.settle(result);
 }
 
 /** The first try failed with `error`: its breaker hears of it, then the run goes on from attempt 2. */
 function failed(bridge, tool, lane, error, fn, started) {
-  const failure = classify(error);
-  const runId = atHand(bridge.core, failure).resume(lane.id, lane.permit, started, now(), online());
-  return guarded(bridge, tool, fn, { id: runId, first: failedAttempt(failure, error) });
+  const runId = bridge.core.resume(lane.id, lane.permit, started, now());
+  return guarded(bridge, tool, fn, { id: runId, first: failedAttempt(classify(error), error) });
 }
 
 async function firstTry(bridge, tool, lane, fn) {

@@ -9,6 +9,7 @@
 // (strings, `Blob`, `FormData`, `URLSearchParams`): a stream can be sent once.
 
 import { failedAttempt, httpFailure, messageOf } from "./errors.js";
+import { whenAborted } from "./platform.js";
 import { run } from "./retry.js";
 
 /** The origin of `url` resolved against the page (for the per-origin breaker). */
@@ -20,16 +21,6 @@ function originOf(url) {
   }
 }
 
-/** Resolves when `signal` aborts (at once if it has); cancellable. */
-function whenAborted(signal) {
-  let listener;
-  const p = new Promise((resolve) => {
-    listener = resolve;
-    signal.aborted ? resolve() : signal.addEventListener("abort", listener);
-  });
-  p.cancel = () => signal.removeEventListener("abort", listener);
-  return p;
-}
 
 /** Runs `url` with `init` under the tool's policy (`options.tool`, default `fetch`) and the origin's breaker. */
 export async function resilientFetch(bridge, url, init, options) {
@@ -48,7 +39,5 @@ export async function resilientFetch(bridge, url, init, options) {
     if (bridge.core.isTransientStatus(response.status)) throw failedAttempt(httpFailure(response), response);
     return response;
   });
-  bridge.changed.notify();
-  if ("error" in result) throw result.error;
-  return result.value;
+  return bridge.settle(result);
 }

@@ -15,7 +15,7 @@ import { now, race, sleep } from "./platform.js";
 import { run } from "./retry.js";
 
 /** The name of the reporter's policy, breaker and metrics. */
-export const REPORT_TOOL = "reportState";
+const REPORT_TOOL = "reportState";
 /** A probe that takes longer than this fails. */
 const PROBE_TIMEOUT_MS = 5000;
 /** Changes arriving together are reported together. */
@@ -112,7 +112,7 @@ export async function checkAll(bridge) {
 
 /** Polls health every interval until the bridge stops. */
 export async function poll(bridge, lifetime) {
-  const signal = bridge.page.watch();
+  const signal = bridge.wakes.health;
   while (!lifetime.isStopped) {
     await checkAll(bridge);
     // Back online, resumed or restored: check now.
@@ -149,7 +149,7 @@ export async function sendReport(bridge, signal) {
  * tab also tells the others its state then, even with `report: false`).
  */
 export async function report(bridge, lifetime) {
-  const signal = bridge.page.watch();
+  const signal = bridge.wakes.reports;
   while (!lifetime.isStopped) {
     // Offline, reports wait (the dashboard sees this bridge go stale, which is the truth).
     if ((await lifetime.run(untilOnline(signal))) === undefined) return;

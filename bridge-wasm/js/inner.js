@@ -60,6 +60,8 @@ export class Inner {
     this.lifetime = new Lifetime();
     this.backends = new Backends(this.core, this.config.backendUrls, this.events, this.changed);
     this.page = new PageLife();
+    /** Wake the health poller and the reporter at each change of the page's life (kept across restarts). */
+    this.wakes = { health: this.page.watch(), reports: this.page.watch() };
     this.persist = new Persist(this.config.persist);
     this.share = new Share(this.config.group, this.instance);
     this.webmcp = new WebMcp();
@@ -167,8 +169,17 @@ export class Inner {
     return ++this.#reportSeq;
   }
 
-  get reportSeq() {
-    return this.#reportSeq;
+  /**
+   * A run's end as its caller gets it: when a breaker moved, `call()`'s lanes ask the module
+   * again and the reporter hears of it; then the value, or the error thrown.
+   */
+  settle(result) {
+    if (result.moved) {
+      this.lanes.changed();
+      this.changed.notify();
+    }
+    if ("error" in result) throw result.error;
+    return result.value;
   }
 
   /** `state()`: the report plus what only the page sees. */
@@ -268,9 +279,7 @@ export class Inner {
     const result = await run(this.core, { tool, policy, cancel: () => this.lifetime.stopped() }, ({ signal }) =>
       socket.request(id, frame, signal),
     );
-    if (result.moved) this.changed.notify();
-    if ("error" in result) throw result.error;
-    return result.value;
+    return this.settle(result);
   }
 
   /**

@@ -8,7 +8,7 @@
 // is back online, or the page is resumed or restored, every waiting task is
 // woken at once instead of sleeping out its backoff.
 
-import { Signal, race, sleep } from "./platform.js";
+import { Watchers, race, sleep } from "./platform.js";
 
 /** What an offline browser's failures and waits say. */
 export const OFFLINE = "the browser is offline; waiting for it to come back online";
@@ -21,7 +21,7 @@ export const Moment = Object.freeze({ Leaving: "leaving", Returning: "returning"
 
 /** The page's events the bridge follows, and the tasks that wait on them. */
 export class PageLife {
-  #waiters = [];
+  #watchers = new Watchers();
   #listeners = [];
   /** Times the page came back from the back/forward cache. */
   restored = 0;
@@ -30,13 +30,11 @@ export class PageLife {
 
   /** A signal notified at every change of the page's life, for one task. */
   watch() {
-    const s = new Signal();
-    this.#waiters.push(s);
-    return s;
+    return this.#watchers.watch();
   }
 
   #changed() {
-    for (const s of this.#waiters) s.notify();
+    this.#watchers.notifyAll();
   }
 
   /**

@@ -2,6 +2,8 @@
 // released or until the page goes away, which is what makes it a liveness
 // signal other tabs can query.
 
+import { warn } from "./errors.js";
+
 const manager = () => {
   const locks = globalThis.navigator?.locks;
   return typeof locks?.request === "function" ? locks : null;
@@ -30,7 +32,7 @@ export function hold(name) {
         }),
     )
     .catch((e) => {
-      console.warn("bridge: navigator.locks.request failed", e);
+      warn("navigator.locks.request failed", e);
       granted(null);
     });
   p.cancel = () => {

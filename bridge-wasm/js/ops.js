@@ -13,7 +13,7 @@ export const SEND = "sendA2AMessage";
 export const DISCOVER = "discoverAgents";
 export const BROADCAST = "broadcast";
 export const REQUEST = "evolutionRequest";
-export const PROMPT = "sendLLMPrompt";
+const PROMPT = "sendLLMPrompt";
 
 /**
  * The policy an operation runs under: its own when one is configured under its name, else
@@ -97,24 +97,24 @@ export async function send(bridge, m) {
   });
 }
 
-/** `discover` under `tool`: the agents (optionally only those with `capability`). */
-export async function discover(bridge, tool, capability) {
+/** `discover`: the agents (optionally only those with `capability`). */
+export async function discover(bridge, capability) {
   const socket = bridge.socket("agents");
-  const reply = await bridge.socketRequest(socket, tool, policyFor(bridge.core, tool), false, (id) =>
+  const reply = await bridge.socketRequest(socket, DISCOVER, policyFor(bridge.core, DISCOVER), false, (id) =>
     JSON.stringify(capability === undefined ? { type: "discover", id } : { type: "discover", id, capability }),
   );
   return reply?.agents ?? reply;
 }
 
-/** `broadcast` under `tool`. */
-export async function broadcast(bridge, tool, messageType, content) {
+/** `broadcast`. */
+export async function broadcast(bridge, messageType, content) {
   const socket = bridge.socket("agents");
   check(bridge, "label:message_type", messageType);
   const body = json(content);
   return bridge.socketRequest(
     socket,
-    tool,
-    policyFor(bridge.core, tool),
+    BROADCAST,
+    policyFor(bridge.core, BROADCAST),
     false,
     (id) => `{"type":"broadcast","id":${quote(id)},"message_type":${quote(messageType)},"content":${body}}`,
   );
@@ -191,9 +191,7 @@ export async function prompt(bridge, p) {
       }
     },
   );
-  if (result.moved) bridge.changed.notify();
-  if ("error" in result) throw result.error;
-  const answer = result.value;
+  const answer = bridge.settle(result);
   // choices[0].message.content
   const text = answer?.choices?.[0]?.message?.content;
   return { text: typeof text === "string" ? text : "", model: answer?.model ?? null, usage: answer?.usage ?? null };

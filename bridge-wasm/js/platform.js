@@ -8,6 +8,8 @@
 // (`state().liveTimers`), and every task waits on its lifetime too, so `stop()`
 // leaves no timer running.
 
+import { warn } from "./errors.js";
+
 let live = 0;
 let coarse = 0;
 
@@ -63,8 +65,16 @@ export function sleep(ms) {
   return p;
 }
 
-/** A promise that never settles. */
-export const never = () => new Promise(() => {});
+/** Resolves when `signal` aborts (at once if it has); cancellable. */
+export function whenAborted(signal) {
+  let listener;
+  const p = new Promise((resolve) => {
+    listener = resolve;
+    signal.aborted ? resolve() : signal.addEventListener("abort", listener);
+  });
+  p.cancel = () => signal.removeEventListener("abort", listener);
+  return p;
+}
 
 /**
  * Waits for the first of `waits` (promises, some with `cancel()`; `null`s are skipped) and
@@ -137,6 +147,21 @@ export class Signal {
   }
 }
 
+/** Signals for several tasks, one each: `watch()` gives one, `notifyAll()` wakes them all. */
+export class Watchers {
+  #signals = [];
+
+  watch() {
+    const s = new Signal();
+    this.#signals.push(s);
+    return s;
+  }
+
+  notifyAll() {
+    for (const s of this.#signals) s.notify();
+  }
+}
+
 /** The bridge's lifetime: its tasks end when it stops (each waits on `stopped()` too). */
 export class Lifetime {
   #stopped = false;
@@ -177,6 +202,6 @@ export class Lifetime {
 
   /** Runs `task()` (an async function) in the background; what it throws is logged. */
   spawn(task) {
-    task().catch((e) => console.warn("bridge: a task failed", e));
+    task().catch((e) => warn("a task failed", e));
   }
 }

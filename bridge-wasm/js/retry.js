@@ -85,7 +85,7 @@ function asAttempt(e) {
  * The page's Error for a failed operation: `code` is the outcome's (or the bridge's own
  * refusal, such as `outbox_full`), `cause` the last attempt's error.
  */
-export function toError(tool, ended, last) {
+function toError(tool, ended, last) {
   // The bridge's own final refusals keep their code; everything else is the outcome's.
   const code = last?.refusal && !ended.last?.transient ? last.refusal : ended.code;
   let cause = last?.cause;

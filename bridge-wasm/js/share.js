@@ -24,7 +24,7 @@
 
 import { warn } from "./errors.js";
 import { heldNames, hold } from "./locks.js";
-import { Signal, race, sleep } from "./platform.js";
+import { Signal, Watchers, race, sleep } from "./platform.js";
 
 /** Most followers whose patterns a leader tracks (a bound on a map keyed by other tabs' input). */
 const MAX_TABS = 64;
@@ -35,7 +35,7 @@ export class Share {
   #channel = null;
   #leaderLock = null;
   #tabLock = null;
-  #waiters = [];
+  #watchers = new Watchers();
   /** Follower: requests posted to the leader, by id: `{socket, frame, settle}`. */
   #pending = new Map();
   /** Leader: each follower's patterns. */
@@ -67,15 +67,13 @@ export class Share {
 
   /** A signal notified whenever this tab's role changes, for one task. */
   watch() {
-    const s = new Signal();
-    this.#waiters.push(s);
-    return s;
+    return this.#watchers.watch();
   }
 
   #setRole(role) {
     if (this.role !== role) {
       this.role = role;
-      for (const s of this.#waiters) s.notify();
+      this.#watchers.notifyAll();
     }
   }
 

@@ -14,7 +14,7 @@
 
 import { Code, atHand, failedAttempt, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
 import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
-import { Mailbox, Signal, now, race, sleep } from "./platform.js";
+import { Mailbox, Signal, now, race, sleep, whenAborted } from "./platform.js";
 import { run } from "./retry.js";
 
 export const EVOLUTION = 0;
@@ -25,17 +25,9 @@ const STOPPED = Symbol("stopped");
 
 const closed = (code, reason) => ({ kind: "socket_closed", code, reason });
 
-/** Resolves when `signal` aborts; cancellable. */
-function aborted(signal) {
-  let listener;
-  const p = new Promise((resolve) => {
-    listener = () => resolve();
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", listener);
-  });
-  p.cancel = () => signal.removeEventListener("abort", listener);
-  return p;
-}
+/** A connect attempt given up (its timeout, a stop, the browser going offline). */
+const abandoned = () => failedAttempt({ kind: "other", message: "abandoned", retryable: true });
+
 
 const str = (v) => (typeof v === "string" ? v : undefined);
 const num = (v) => (typeof v === "number" ? v : undefined);
@@ -353,8 +345,8 @@ export class Socket {
       throw failedAttempt({ kind: "validation", message: messageOf(e) });
     }
     const next = async () => {
-      const r = await race(conn.next(), aborted(signal));
-      if (r.index === 1) throw failedAttempt({ kind: "other", message: "abandoned", retryable: true });
+      const r = await race(conn.next(), whenAborted(signal));
+      if (r.index === 1) throw abandoned();
       return r.value;
     };
     try {
@@ -419,6 +411,9 @@ export class Socket {
 
   /** Runs a welcomed connection until it ends: why it ended, or STOPPED. */
   async #connected(conn, lifetime) {
+    // The heartbeat counts silence: only what arrives (or a tick) starts its interval again,
+    // not the page's sends or other wake-ups.
+    let quietSince = now();
     try {
       for (;;) {
         this.drain();
@@ -429,7 +424,8 @@ export class Socket {
         }
         const beat = this.core.heartbeatMs(this.k);
         if (beat < 0) return { kind: "other", message: "the session ended", retryable: true };
-        const r = await race(conn.next(), this.wake.notified(), this.role.notified(), sleep(beat), lifetime.stopped());
+        const quiet = sleep(Math.max(0, quietSince + beat - now()));
+        const r = await race(conn.next(), this.wake.notified(), this.role.notified(), quiet, lifetime.stopped());
         if (r.index === 4) return STOPPED;
         // Another tab leads now (this page is being frozen or cached): it keeps the connection.
         if (this.share.isFollower) {
@@ -438,9 +434,12 @@ export class Socket {
           return { kind: "other", message: "another tab leads this connection now", retryable: false };
         }
         if (r.index === 0) {
-          if (r.value.text !== undefined) this.onFrame(r.value.text);
-          else if (r.value.closed) return r.value.closed;
+          if (r.value.text !== undefined) {
+            quietSince = now();
+            this.onFrame(r.value.text);
+          } else if (r.value.closed) return r.value.closed;
         } else if (r.index === 3) {
+          quietSince = now();
           const dead = this.core.tick(this.k, now());
           if (dead !== undefined) {
             conn.close(4000, "heartbeat lost");
@@ -474,23 +473,26 @@ export class Socket {
       }
       // Stopping, or the browser going offline, ends the connect attempts.
       const cancel = () => race(lifetime.stopped(), untilOffline(this.page));
-      const result = await run(core, { tool: this.tool, cancel }, async ({ signal }) => {
+      const result = await run(core, { tool: this.tool, cancel }, async ({ signal, timeout }) => {
         // Each attempt goes to the node current at that moment: after a failure it may be another.
         const node = this.backends.url();
         try {
           const conn = await this.connect(node, signal);
           if (signal.aborted) {
             conn.dispose();
-            throw failedAttempt({ kind: "other", message: "abandoned", retryable: true });
+            throw abandoned();
           }
           this.backends.succeeded(node);
           this.node = node;
           return conn;
         } catch (e) {
+          // Cut off by its timeout, the node did not answer in time (a hung handshake moves the
+          // bridge to another node); cut off by a stop or by going offline, nobody is to blame.
+          const failure = signal.aborted ? (online() && !lifetime.isStopped ? { kind: "timeout", after_ms: timeout ?? 0 } : null) : e.failure;
           // Offline, the node is not to blame: stay with it.
-          if (online() && e.failure) this.backends.failed(node, e.failure);
+          if (online() && failure) this.backends.failed(node, failure);
           // Every failed attempt is visible at once (health, state), not only when the run ends.
-          if (e.failure) this.noteError(atHand(core, e.failure).describe());
+          if (failure) this.noteError(atHand(core, failure).describe());
           throw e;
         }
       });

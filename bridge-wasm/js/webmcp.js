@@ -31,7 +31,7 @@ export function modelContext() {
 }
 
 /** The built-in tools: name, description, input schema. */
-export const BUILTIN = [
+const BUILTIN = [
   [
     "get_os_state",
     "The bridge's whole state: health of every component, every circuit breaker, retry metrics per tool, sockets and WebMCP.",

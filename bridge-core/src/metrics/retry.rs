@@ -129,14 +129,8 @@ impl RetryMetrics {
         }
     }
 
-    /// Records an operation that succeeded at its first attempt; `latency_us` when it
-    /// was measured (hot paths measure a sample of their calls: clocks are not free).
-    pub fn record_first_try_success(&mut self, name: &str, latency_us: Option<u64>) {
-        self.record_first_tries(name, 1, latency_us.as_slice());
-    }
-
     /// `count` operations of `name` that succeeded at their first attempt, of which the
-    /// `latencies_us` were timed: [`RetryMetrics::record_first_try_success`] in one go.
+    /// `latencies_us` were timed (hot paths time a sample of their calls: clocks are not free).
     pub fn record_first_tries(&mut self, name: &str, count: u64, latencies_us: &[u64]) {
         let key =
             if self.ops.contains_key(name) || self.ops.len() < MAX_OPERATIONS { name } else { OVERFLOW_OPERATION };
@@ -244,8 +238,8 @@ mod tests {
     #[test]
     fn first_try_successes_count_and_sample_latency() {
         let mut m = RetryMetrics::default();
-        m.record_first_try_success("call", Some(1500));
-        m.record_first_try_success("call", None);
+        m.record_first_tries("call", 1, &[1500]);
+        m.record_first_tries("call", 1, &[]);
         let s = m.snapshot();
         let op = &s.operations["call"];
         assert_eq!((op.calls, op.attempts, op.successes, op.retries), (2, 2, 2, 0));

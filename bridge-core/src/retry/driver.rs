@@ -194,42 +194,6 @@ pub async fn retry<T, E, Op, Fut, C, S, G, R>(
     guard: &mut G,
     rng: R,
     cancel: impl Future<Output = ()>,
-    op: Op,
-) -> (Result<T, RetryError<E>>, RunSummary)
-where
-    Op: FnMut(AttemptInfo) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    E: AttemptError,
-    C: Clock,
-    S: Sleeper,
-    G: Guard,
-    R: RandomSource,
-{
-    retry_after(policy, env, guard, rng, cancel, None, op).await
-}
-
-/// A first attempt made outside the retry loop, which failed: a hot path tries once
-/// without paying for the loop, and hands over only when that try fails. Its breaker
-/// verdict is already recorded; the loop counts it, charges the budget for it, and
-/// carries on from attempt 2.
-#[derive(Debug)]
-pub struct FirstAttempt<E> {
-    /// How it failed.
-    pub error: E,
-    /// When it started (the deadline counts from here).
-    pub started: Millis,
-    /// When it started, in microseconds (for the latency).
-    pub started_us: u64,
-}
-
-/// [`retry`], continuing after `first` when given.
-pub async fn retry_after<T, E, Op, Fut, C, S, G, R>(
-    policy: &RetryPolicy,
-    env: Env<'_, C, S>,
-    guard: &mut G,
-    rng: R,
-    cancel: impl Future<Output = ()>,
-    first: Option<FirstAttempt<E>>,
     mut op: Op,
 ) -> (Result<T, RetryError<E>>, RunSummary)
 where
@@ -243,35 +207,27 @@ where
 {
     let Env { clock, sleeper } = env;
     let mut cancel = pin!(cancel);
-    let (mut operation, mut failed) = match first {
-        Some(f) => (Operation::resume(policy, f.started, f.started_us, rng, guard), Some(f.error)),
-        None => (Operation::start(policy, clock.now(), clock.now_micros(), rng), None),
-    };
+    let mut operation = Operation::start(policy, clock.now(), clock.now_micros(), rng);
     let result = loop {
-        let error = match failed.take() {
-            Some(e) => e,
-            None => {
-                let info = match operation.begin(clock.now(), guard) {
-                    Ok(info) => info,
-                    Err(e) => break Err(e),
-                };
-                let timer = async {
-                    match info.timeout {
-                        Some(t) => sleeper.sleep(t).await,
-                        None => pending().await,
-                    }
-                };
-                // A finished attempt wins over cancellation, which wins over the timeout.
-                match race(op(info), race(cancel.as_mut(), timer)).await {
-                    Either::Left(Ok(value)) => {
-                        operation.succeeded(clock.now(), guard);
-                        break Ok(value);
-                    }
-                    Either::Left(Err(e)) => e,
-                    Either::Right(Either::Left(())) => break Err(operation.cancelled(clock.now(), guard)),
-                    Either::Right(Either::Right(())) => E::timed_out(info.timeout.unwrap_or_default()),
-                }
+        let info = match operation.begin(clock.now(), guard) {
+            Ok(info) => info,
+            Err(e) => break Err(e),
+        };
+        let timer = async {
+            match info.timeout {
+                Some(t) => sleeper.sleep(t).await,
+                None => pending().await,
             }
+        };
+        // A finished attempt wins over cancellation, which wins over the timeout.
+        let error = match race(op(info), race(cancel.as_mut(), timer)).await {
+            Either::Left(Ok(value)) => {
+                operation.succeeded(clock.now(), guard);
+                break Ok(value);
+            }
+            Either::Left(Err(e)) => e,
+            Either::Right(Either::Left(())) => break Err(operation.cancelled(clock.now(), guard)),
+            Either::Right(Either::Right(())) => E::timed_out(info.timeout.unwrap_or_default()),
         };
         match operation.failed(clock.now(), guard, error) {
             Ok(delay) => {
@@ -456,33 +412,6 @@ mod tests {
         assert_eq!(res, Err(RetryError::Cancelled { attempts: 1 }));
         assert_eq!(sum.outcome, Outcome::Cancelled);
         assert_eq!(breaker.totals().failures + breaker.totals().successes, 0);
-    }
-
-    #[test]
-    fn continues_after_a_first_attempt_made_elsewhere() {
-        let time = FakeTime::default();
-        time.now.set(1000);
-        let env = Env { clock: &time, sleeper: &time };
-        let first = FirstAttempt { error: http(503), started: Millis(900), started_us: 900_000 };
-        let calls = Cell::new(0);
-        let (res, sum) =
-            block_on(retry_after(&policy(3), env, &mut Unguarded, FixedRandom(0.5), pending(), Some(first), |info| {
-                calls.set(calls.get() + 1);
-                assert_eq!(info.number, calls.get() + 1, "the loop starts at attempt 2");
-                ready(if info.number < 3 { Err(http(503)) } else { Ok("ok") })
-            }));
-        assert_eq!(res, Ok("ok"));
-        assert_eq!(calls.get(), 2, "attempt 1 was not repeated");
-        assert_eq!((sum.attempts, sum.retries), (3, 2));
-        assert_eq!(*time.sleeps.borrow(), [100, 200], "the first retry waits the first delay");
-        assert_eq!(sum.latency_us, (1000 - 900 + 300) * 1000, "latency counts from the first attempt");
-        // A permanent first failure stops at once.
-        let first = FirstAttempt { error: http(404), started: Millis(0), started_us: 0 };
-        let (res, _) =
-            block_on(retry_after(&policy(3), env, &mut Unguarded, FixedRandom(0.5), pending(), Some(first), |_| {
-                ready(Ok::<_, Failure>("never"))
-            }));
-        assert_eq!(res, Err(RetryError::Permanent { attempts: 1, error: http(404) }));
     }
 
     #[test]

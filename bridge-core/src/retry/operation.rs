@@ -31,19 +31,21 @@ impl<R: RandomSource, E: AttemptError, P> Operation<R, E, P> {
     }
 
     /// Continues after a first attempt made outside this machine, started at `started`
-    /// (a hot path tries once without it) whose breaker verdict is already recorded:
-    /// it counts as attempt 1 and is charged to the budget. Hand its error to
-    /// [`Operation::failed`] next.
+    /// and admitted with `permit` (a hot path tries once without it): it counts as
+    /// attempt 1 and is charged to the budget. Hand its error to [`Operation::failed`]
+    /// next, which tells the breaker as for any attempt.
     pub fn resume(
         policy: &RetryPolicy,
         started: Millis,
         started_us: u64,
         rng: R,
+        permit: P,
         guard: &mut impl Guard<Permit = P>,
     ) -> Self {
         let mut op = Self::start(policy, started, started_us, rng);
         let _ = op.run.begin_attempt(started);
         guard.first_attempt(started);
+        op.permit = Some(permit);
         op
     }
 
@@ -194,14 +196,17 @@ mod tests {
     #[test]
     fn a_resumed_run_counts_the_first_try_and_a_permanent_failure_ends_it() {
         let mut breaker = CircuitBreaker::new("b", BreakerConfig::default(), Millis(0));
+        let permit = breaker.try_acquire(Millis(0)).unwrap();
         let mut guard = BreakerGuard { breaker: &mut breaker, budget: None };
-        let mut op: Op = Operation::resume(&policy(), Millis(0), 0, FixedRandom(0.5), &mut guard);
+        let mut op: Op = Operation::resume(&policy(), Millis(0), 0, FixedRandom(0.5), permit, &mut guard);
         assert_eq!(op.attempts(), 1);
         let wait = op.failed(Millis(1), &mut guard, Failure::Timeout { after_ms: 0 }).unwrap();
         assert_eq!(op.begin(Millis(1) + wait, &mut guard).unwrap().number, 2);
         let e = op.failed(Millis(200), &mut guard, Failure::http(404, None, 0)).unwrap_err();
         assert!(matches!(e, RetryError::Permanent { attempts: 2, .. }), "{e:?}");
         assert_eq!(op.summary(Err::<(), _>(&e), 0).outcome, Outcome::Permanent);
-        assert_eq!(breaker.snapshot(Millis(200), 0).totals.successes, 1, "the 404 was an answer");
+        let totals = breaker.snapshot(Millis(200), 0).totals;
+        assert_eq!(totals.successes, 1, "the 404 was an answer");
+        assert_eq!(totals.failures, 1, "the first try's timeout, told once");
     }
 }

@@ -15,7 +15,7 @@ use bridge_core::breaker::{BreakerRegistry, BreakerState, Permit, Rejected};
 use bridge_core::random::SeededRandom;
 use bridge_core::retry::driver::{Guard, RunSummary, Verdict, apply_verdict};
 use bridge_core::retry::operation::Operation;
-use bridge_core::retry::{BudgetConfig, Failure, Outcome, RetryBudget, RetryError};
+use bridge_core::retry::{BudgetConfig, Failure, RetryBudget, RetryError};
 use bridge_core::time::{Millis, duration_ms};
 use bridge_core::vecmap::VecMap;
 use serde::Serialize;
@@ -40,9 +40,11 @@ const ENDED: f64 = -2.0;
 #[derive(Debug)]
 struct Run {
     op: Operation<SeededRandom, Failure, Permit>,
-    /// Its metrics, policy and budget name.
+    /// Its metrics name.
     tool: String,
     breaker: String,
+    /// Its policy, whose budget its retries draw on.
+    policy: String,
     transitions_before: u64,
     /// How it ended, once it did.
     ended: Option<Result<(), RetryError<Failure>>>,
@@ -146,7 +148,7 @@ impl Core {
     /// Runs `step` on run `id` with its guard.
     fn step<T>(&mut self, id: u32, online: bool, step: impl FnOnce(&mut Run, &mut ToolGuard<'_>) -> T) -> Option<T> {
         let run = self.runs.slots.get_mut(id as usize)?.as_mut()?;
-        let budget = budget_of(&mut self.budgets, self.budget_config, &run.tool);
+        let budget = budget_of(&mut self.budgets, self.budget_config, &run.policy);
         // The guard borrows the breaker's name while the step changes the run.
         let breaker = std::mem::take(&mut run.breaker);
         let mut guard = ToolGuard { breakers: &mut self.breakers, breaker: &breaker, budget, online };
@@ -174,12 +176,11 @@ impl Core {
 impl Core {
     /// Starts an operation as `tool` (its metrics and budget), under breaker `breaker` and the
     /// policy named `policy`, at `now` (ms). Its id, or -1 when too many are in flight.
-    pub fn begin(&mut self, tool: String, breaker: String, policy: &str, now: f64) -> i32 {
-        let policy = *self.policies.get(policy);
+    pub fn begin(&mut self, tool: String, breaker: String, policy: String, now: f64) -> i32 {
         let rng = self.jitter();
-        let op = Operation::start(&policy, ms(now), us(now), rng);
+        let op = Operation::start(self.policies.get(&policy), ms(now), us(now), rng);
         let transitions_before = self.breakers.transition_count();
-        self.add_run(Run { op, tool, breaker, transitions_before, ended: None })
+        self.add_run(Run { op, tool, breaker, policy, transitions_before, ended: None })
     }
 
     /// Before attempt n of run `id` at `now`: its timeout in ms (-1: none), or -2 when
@@ -266,14 +267,7 @@ impl Core {
     /// Records a purely local operation of `tool` that succeeded (it cannot fail transiently).
     #[wasm_bindgen(js_name = recordLocal)]
     pub fn record_local(&mut self, tool: &str) {
-        let summary = RunSummary {
-            attempts: 1,
-            retries: 0,
-            total_delay: std::time::Duration::ZERO,
-            latency_us: 0,
-            outcome: Outcome::Succeeded,
-        };
-        self.metrics.record(tool, &summary, None);
+        self.metrics.record_first_tries(tool, 1, &[0]);
     }
 
     // ---- call()'s fast path ----
@@ -322,28 +316,20 @@ impl Core {
     }
 
     /// The first try of tool `id`, admitted by its lane with `permit` and started at
-    /// `started` (ms; negative: not timed), failed at `now` with the failure at hand: tells
-    /// its breaker, and starts a run that counts it as attempt 1 (call `failed` next). The
+    /// `started` (ms; negative: not timed), failed at `now`: starts a run that counts it as
+    /// attempt 1. Call `failed` next with its failure, which its breaker hears of then. The
     /// run's id, or -1.
-    pub fn resume(&mut self, id: u32, permit: f64, started: f64, now: f64, online: bool) -> i32 {
+    pub fn resume(&mut self, id: u32, permit: f64, started: f64, now: f64) -> i32 {
         let Some(tool) = self.call_tools.get(id as usize).cloned() else { return -1 };
-        let f = &self.failure;
-        if let Some(b) = self.breakers.get_mut(&tool) {
-            let permit = Permit::from_bits(permit as u64);
-            match (f.is_transient(), online) {
-                (true, true) => b.on_failure(permit, ms(now)),
-                (true, false) => b.on_abandoned(permit, ms(now)),
-                (false, _) => b.on_success(permit, ms(now)),
-            }
-        }
         let started = if started >= 0.0 { started } else { now };
-        let policy = *self.policies.get(&tool);
         let rng = self.jitter();
         let transitions_before = self.breakers.transition_count();
         let budget = budget_of(&mut self.budgets, self.budget_config, &tool);
-        let mut guard = ToolGuard { breakers: &mut self.breakers, breaker: &tool, budget, online };
-        let op = Operation::resume(&policy, ms(started), us(started), rng, &mut guard);
-        self.add_run(Run { op, breaker: tool.clone(), tool, transitions_before, ended: None })
+        let mut guard = ToolGuard { breakers: &mut self.breakers, breaker: &tool, budget, online: true };
+        let permit = Permit::from_bits(permit as u64);
+        let op = Operation::resume(self.policies.get(&tool), ms(started), us(started), rng, permit, &mut guard);
+        let run = Run { op, breaker: tool.clone(), policy: tool.clone(), tool, transitions_before, ended: None };
+        self.add_run(run)
     }
 
     // ---- breakers by hand ----

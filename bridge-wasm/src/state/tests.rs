@@ -46,7 +46,7 @@ const ENDED: f64 = -2.0;
 fn a_run_retries_transient_failures_on_its_policy_and_ends_exhausted() {
     let mut c = core();
     plain_policy(&mut c, "t", 2);
-    let id = c.begin("t".into(), "t".into(), "t", 0.0) as u32;
+    let id = c.begin("t".into(), "t".into(), "t".into(), 0.0) as u32;
     let mut waits = Vec::new();
     let mut now = 0.0;
     loop {
@@ -76,7 +76,7 @@ fn a_run_retries_transient_failures_on_its_policy_and_ends_exhausted() {
 #[test]
 fn a_permanent_failure_ends_the_run_at_once_and_spares_the_breaker() {
     let mut c = core();
-    let id = c.begin("t".into(), "t".into(), "t", 0.0) as u32;
+    let id = c.begin("t".into(), "t".into(), "t".into(), 0.0) as u32;
     assert!(c.attempt(id, 0.0) > 0.0);
     http(&mut c, 404);
     assert_eq!(c.failed(id, 5.0, true), ENDED);
@@ -96,7 +96,7 @@ fn an_open_breaker_ends_a_run_before_its_attempt_and_says_when_to_come_back() {
     let mut c = core();
     plain_policy(&mut c, "t", 3);
     fragile_breaker(&mut c, "t");
-    let id = c.begin("t".into(), "t".into(), "t", 0.0) as u32;
+    let id = c.begin("t".into(), "t".into(), "t".into(), 0.0) as u32;
     c.attempt(id, 0.0);
     http(&mut c, 503);
     let wait = c.failed(id, 10.0, true);
@@ -108,7 +108,7 @@ fn an_open_breaker_ends_a_run_before_its_attempt_and_says_when_to_come_back() {
     assert_eq!(ended["attempts"], 1);
     assert_eq!(ended["retryInMs"], 4900, "5 s after it opened at 10 ms");
     // After the reset timeout a new run gets its trial attempt.
-    let id = c.begin("t".into(), "t".into(), "t", 5010.0) as u32;
+    let id = c.begin("t".into(), "t".into(), "t".into(), 5010.0) as u32;
     assert_eq!(c.attempt(id, 5010.0), 500.0);
     c.succeeded(id, 5020.0);
     let ended = parse(&c.end(id, 5020.0));
@@ -120,7 +120,7 @@ fn an_open_breaker_ends_a_run_before_its_attempt_and_says_when_to_come_back() {
 fn a_failure_while_offline_is_not_held_against_the_breaker() {
     let mut c = core();
     fragile_breaker(&mut c, "t");
-    let id = c.begin("t".into(), "t".into(), "t", 0.0) as u32;
+    let id = c.begin("t".into(), "t".into(), "t".into(), 0.0) as u32;
     c.attempt(id, 0.0);
     c.failure("network", 0.0, "", "Failed to fetch", false, None);
     assert!(c.failed(id, 10.0, false) >= 0.0, "still retried");
@@ -134,11 +134,11 @@ fn a_failure_while_offline_is_not_held_against_the_breaker() {
 #[test]
 fn runs_in_flight_are_bounded_and_an_ended_one_frees_its_place() {
     let mut c = core();
-    let ids: Vec<i32> = (0..4096).map(|_| c.begin("t".into(), "t".into(), "t", 0.0)).collect();
+    let ids: Vec<i32> = (0..4096).map(|_| c.begin("t".into(), "t".into(), "t".into(), 0.0)).collect();
     assert!(ids.iter().all(|id| *id >= 0));
-    assert_eq!(c.begin("t".into(), "t".into(), "t", 0.0), -1, "the 4097th waits for a place");
+    assert_eq!(c.begin("t".into(), "t".into(), "t".into(), 0.0), -1, "the 4097th waits for a place");
     parse(&c.end(17, 1.0));
-    assert_eq!(c.begin("t".into(), "t".into(), "t", 1.0), 17);
+    assert_eq!(c.begin("t".into(), "t".into(), "t".into(), 1.0), 17);
     // A run the driver no longer has answers as ended.
     assert_eq!(c.end(9999, 1.0), "{\"moved\":false,\"attempts\":0}");
     assert_eq!(c.attempt(9999, 1.0), ENDED);
@@ -160,13 +160,14 @@ fn the_fast_lane_counts_batched_successes_and_a_failed_first_try_resumes_a_full_
     assert_eq!(t["latency"]["count"], 2, "two of them were timed: {t}");
     assert_eq!(breaker(&r, "t")["successes"], 3);
 
-    http(&mut c, 503);
-    let run = c.resume(tool, permit, 20.0, 30.0, true);
+    let run = c.resume(tool, permit, 20.0, 30.0);
     assert!(run >= 0);
-    assert_eq!(c.lane(tool, 31.0), -1.0, "the first failure opened the breaker: no lane");
+    http(&mut c, 503);
     assert_eq!(c.failed(run as u32, 30.0, true), 100.0, "the run counts the first try as attempt 1");
+    assert_eq!(c.lane(tool, 31.0), -1.0, "the first failure opened the breaker: no lane");
     assert_eq!(c.attempt(run as u32, 130.0), ENDED);
     let ended = parse(&c.end(run as u32, 130.0));
+    assert_eq!(ended["moved"], true, "the lanes hear of it");
     assert_eq!(ended["code"], "circuit_open");
     assert_eq!(ended["attempts"], 1);
     let r = report(&mut c, 140.0);
@@ -187,7 +188,7 @@ fn calls_tools_are_bounded_and_keep_their_ids() {
     assert_eq!(c.tool_id("one too many".into()), -1, "it takes the full path");
     assert_eq!(c.tool_id("b".into()), 1);
     assert_eq!(c.lane(999, 0.0), -1.0);
-    assert_eq!(c.resume(999, 0.0, 0.0, 0.0, true), -1);
+    assert_eq!(c.resume(999, 0.0, 0.0, 0.0), -1);
 }
 
 #[test]
@@ -239,4 +240,25 @@ fn only_a_node_that_did_not_answer_moves_the_bridge_on() {
     let moved = parse(&c.node_failed("http://a:1", 2.0).expect("a move"));
     assert_eq!((moved["from"].as_str(), moved["to"].as_str()), (Some("http://a:1"), Some("http://b:2")), "{moved}");
     assert_eq!(c.node(), "http://b:2");
+}
+
+#[test]
+fn tools_under_one_policy_share_its_retry_budget() {
+    let mut c = core();
+    plain_policy(&mut c, "shared", 3);
+    // One retry per window, whatever the traffic.
+    assert_eq!(c.set_budget(Some(10_000.0), Some(0.0), Some(1)), None);
+    let retried = |c: &mut Core, tool: &str| {
+        let id = c.begin(tool.into(), tool.into(), "shared".into(), 0.0) as u32;
+        c.attempt(id, 0.0);
+        http(c, 503);
+        let wait = c.failed(id, 1.0, true);
+        let ended = parse(&c.end(id, 2.0));
+        (wait, ended)
+    };
+    let (wait, _) = retried(&mut c, "a");
+    assert_eq!(wait, 100.0, "the policy's one retry");
+    let (wait, ended) = retried(&mut c, "b");
+    assert_eq!(wait, ENDED, "b draws on the same budget: {ended}");
+    assert_eq!(ended["code"], "retry_budget_exhausted");
 }
