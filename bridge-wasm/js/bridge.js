@@ -122,6 +122,8 @@ export class Bridge {
 
   /** `call(tool, fn)`: runs `fn` (sync or async; it gets `{attempt}`) under tool `tool`'s policy and breaker. */
   call(tool, fn) {
+    if (typeof tool !== "string") return Promise.reject(codedError(Code.InvalidArgument, "call: tool must be a string"));
+    if (typeof fn !== "function") return Promise.reject(codedError(Code.InvalidArgument, `call(${tool}): fn must be a function`));
     return call(this.#b, tool, fn);
   }
 

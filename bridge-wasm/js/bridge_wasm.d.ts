@@ -89,7 +89,7 @@ export interface PolicyOverride {
   maxRetries?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  jitter?: { mode: "none" | "full" | "decorrelated" } | { mode: "proportional"; ratio?: number };
+  jitter?: { mode: "none" | "full" | "decorrelated" } | { mode?: "proportional"; ratio?: number };
   /** 0 removes the deadline. */
   deadlineMs?: number;
   /** 0 removes the per-attempt timeout. */
@@ -252,7 +252,7 @@ export interface BridgeState {
   nodes?: { url: string; current: boolean; breaker: BreakerSnapshot }[];
   /** `provider`: the browser's `document.modelContext` ("native"), its older `navigator.modelContext`
    * ("navigator"), or one a page script installed ("polyfill"); absent without any. */
-  webmcp?: { available: boolean; provider?: "native" | "navigator" | "polyfill"; tools: string[] };
+  webmcp: { available: boolean; provider?: "native" | "navigator" | "polyfill"; tools: string[] };
   /** Page only: */
   /** The node talked to now. */
   node: string;
@@ -281,7 +281,7 @@ export interface AgentInfo { agent: string; capabilities: string[]; online: bool
 export interface A2aMessage { to: string; messageType: string; content: unknown; priority?: "low" | "normal" | "high"; expiresInMs?: number }
 export interface A2aAck { type: "ack"; id: string | number; status: "delivered" | "queued"; duplicate?: boolean }
 export interface FetchOptions { tool?: string; signal?: AbortSignal }
-export interface Prompt { prompt: string; model?: string; temperature?: number; max_tokens?: number; system_prompt?: string }
+export interface Prompt { prompt: string; model?: string; temperature?: number; max_tokens?: number; maxTokens?: number; system_prompt?: string; systemPrompt?: string }
 
 /**
  * Every failure the bridge reports is an Error with a stable `code`. Outcomes of retried
@@ -296,6 +296,8 @@ export interface BridgeError extends Error {
   attempts?: number;
   retryInMs?: number;
   serverCode?: string;
+  /** handler_error: the handler's whole response. */
+  response?: unknown;
 }
 
 export type BridgeEventMap = { health: HealthChange; reset: EvolutionReset; message: AgentMessage; presence: { type: "presence"; agent: string; online: boolean; ts: number }; node: { from: string; to: string }; recovered: Recovered };

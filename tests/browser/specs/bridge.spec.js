@@ -632,6 +632,28 @@ test("call keeps the policy exact on its fast path", async ({ page }) => {
   expect(isolated.code).toBe("circuit_open");
 });
 
+test("call refuses a tool that is not a string and an fn that is not a function, at once", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    window.b = T.bridge({ sockets: [], report: false });
+    const outcome = async (p) => {
+      try {
+        await p;
+        return "resolved";
+      } catch (e) {
+        return e.code;
+      }
+    };
+    return {
+      tool: await outcome(b.call(42, () => 1)),
+      fn: await outcome(b.call("notAFunction", "nope")),
+      metrics: T.state(b).retry.operations.notAFunction ?? null,
+    };
+  });
+  expect(r.tool).toBe("invalid_argument");
+  expect(r.fn).toBe("invalid_argument");
+  expect(r.metrics, "nothing ran, nothing retried").toBeNull();
+});
+
 test("call's fast lane tells its successes in order, across batches", async ({ page }) => {
   // Two failures, ten successes, two failures: the successes (counted in the page and told
   // in batches) come between, so the breaker has 2 consecutive failures and stays closed.
