@@ -181,7 +181,7 @@ export class Bridge {
   /** Sends a state report now; resolves with its seq once the backend accepted it. */
   async sendReport() {
     try {
-      return await sendReport(this.#b, null);
+      return await sendReport(this.#b, null, null);
     } catch (e) {
       throw codedError(Code.ReportFailed, e.message);
     }

@@ -120,12 +120,15 @@ export async function poll(bridge, lifetime) {
   }
 }
 
-/** Sends a report now; with `signal` (the reporter's), gives up when the browser goes offline. */
-export async function sendReport(bridge, signal) {
+/**
+ * Sends a report now; the reporter's (with its `lifetime` and page `signal`) gives up when
+ * the bridge stops or the browser goes offline.
+ */
+export async function sendReport(bridge, lifetime, signal) {
   const seq = bridge.nextReportSeq();
   const body = JSON.stringify(bridge.report());
   const token = bridge.config.token;
-  const cancel = signal ? () => untilOffline(signal) : () => null;
+  const cancel = lifetime ? () => race(lifetime.stopped(), untilOffline(signal)) : () => null;
   const result = await run(bridge.core, { tool: REPORT_TOOL, cancel }, async ({ signal: abort }) => {
     // To the node current at each attempt: the report follows a failover.
     const url = `${bridge.backends.url()}/api/bridges/${bridge.config.bridgeId}/report`;
@@ -157,7 +160,7 @@ export async function report(bridge, lifetime) {
     if (bridge.share.isLeader) await bridge.announce();
     if (bridge.config.report && !bridge.share.isFollower) {
       try {
-        await sendReport(bridge, signal);
+        await sendReport(bridge, lifetime, signal);
       } catch (e) {
         warn("sending the state report failed", e.message);
       }

@@ -261,7 +261,7 @@ export class Inner {
       this.persist.keep({
         id,
         bridge: this.config.bridgeId,
-        agent: socket.agentName() ?? "",
+        agent: socket.agentName() ?? null,
         instance: this.instance,
         socket: socket.name,
         tool,
