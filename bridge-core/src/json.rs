@@ -342,27 +342,23 @@ impl<F: Floats> ser::SerializeMap for Compound<'_, F> {
     }
 }
 
-impl<F: Floats> ser::SerializeStruct for Compound<'_, F> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
-        self.field(key, v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The two kinds of serde struct, each a JSON object.
+macro_rules! objects {
+    ($($kind:ident),*) => {$(
+        impl<F: Floats> ser::$kind for Compound<'_, F> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
+                self.field(key, v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl<F: Floats> ser::SerializeStructVariant for Compound<'_, F> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
-        self.field(key, v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+objects!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
