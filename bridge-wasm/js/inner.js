@@ -2,7 +2,7 @@
 // health poller, the reporter and the WebMCP tools. Decisions are the wasm
 // module's (`Core`); this wires them to the page.
 
-import { Core, version } from "bridge-wasm-glue";
+import { Core, version } from "./core.js";
 import { BRIDGE_ID_KEY, readConfig } from "./config.js";
 import { Code, atHand, codedError, localRefusal, warn } from "./errors.js";
 import { Events } from "./events.js";

@@ -201,7 +201,9 @@ export class Socket {
 
   /** Evolution: calls `callback` with every event on `patterns` from now on; the subscription's id. */
   subscribe(patterns, callback) {
-    const [id, grew] = this.core.subscribe(this.k, patterns);
+    const r = this.core.subscribe(this.k, patterns);
+    const id = Math.floor(r / 2);
+    const grew = r % 2 === 1;
     this.callbacks.set(id, callback);
     if (grew) this.share.postPatterns(this.ownPatterns());
     this.wake.notify();
@@ -219,11 +221,11 @@ export class Socket {
   }
 
   ownPatterns() {
-    return this.core.ownPatterns(this.k);
+    return JSON.parse(this.core.ownPatterns(this.k));
   }
 
   allPatterns() {
-    return this.core.allPatterns(this.k);
+    return JSON.parse(this.core.allPatterns(this.k));
   }
 
   /** Leader: the followers' patterns changed; subscribe what is new, drop what nobody wants. */

@@ -1,6 +1,6 @@
 //! The browser bridge's WebAssembly module: the bridge's state and every
 //! decision on it, for the JS driver in `js/` that a page imports with it
-//! (`/pkg/bridge_wasm.js` is that driver bundled with this module's glue):
+//! (`/pkg/bridge_wasm.js` is that driver bundled with this module's glue, `js/core.js`):
 //!
 //! ```js
 //! import init, { Bridge } from "/pkg/bridge_wasm.js";
@@ -18,7 +18,8 @@
 //!
 //! Rust decides, JS does. Here: [`state::Core`], bridge-core's policies,
 //! breakers, retry budgets and metrics, the retry of each operation, health,
-//! the backend nodes and the sockets' sessions, behind plain calls. In `js/`,
+//! the backend nodes and the sockets' sessions, behind plain calls, which
+//! [`exports`] (wasm only) hands to `js/core.js` as plain wasm functions. In `js/`,
 //! bottom to top: the platform (clock, timers, lifetimes), the adapters
 //! (WebSocket, fetch, IndexedDB, Web Locks, BroadcastChannel, the page's life),
 //! the retry driver, the operations (`ops.js`), and the `Bridge` class and the
@@ -32,8 +33,9 @@
 use bridge_core::random::SeededRandom;
 use bridge_core::retry::PolicySet;
 use bridge_core::time::duration_ms;
-use wasm_bindgen::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
+mod exports;
 pub mod state;
 
 /// A free-list allocator of a few hundred bytes instead of the 5 KB dlmalloc std brings:
@@ -46,13 +48,11 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 /// The bridge's version.
-#[wasm_bindgen]
 pub fn version() -> String {
     bridge_core::VERSION.to_owned()
 }
 
 /// The built-in per-tool retry policies, by name, plus `default`, as JSON.
-#[wasm_bindgen(js_name = defaultPoliciesJson)]
 pub fn default_policies_json() -> String {
     let set = PolicySet::default();
     let map: bridge_core::vecmap::VecMap<&str, &bridge_core::retry::RetryPolicy> =
@@ -61,14 +61,12 @@ pub fn default_policies_json() -> String {
 }
 
 /// The retry policy a tool named `name` gets (unknown names get the default), as JSON.
-#[wasm_bindgen(js_name = policyForJson)]
 pub fn policy_for_json(name: &str) -> String {
     state::json(PolicySet::default().get(name))
 }
 
 /// The delays, in ms, that the tool `name`'s policy would wait between its
 /// retries, drawing jitter from a generator seeded with `seed`.
-#[wasm_bindgen(js_name = backoffDelays)]
 pub fn backoff_delays(name: &str, seed: u32) -> Vec<f64> {
     PolicySet::default().get(name).backoff(SeededRandom::new(u64::from(seed))).map(|d| duration_ms(d) as f64).collect()
 }

@@ -4,7 +4,7 @@
 //! # Layout
 //!
 //! - [`steps`]: running commands as timed, named steps with a summary.
-//! - [`setup`]: idempotent installs (wasm target, wasm-bindgen, the pinned nightly,
+//! - [`setup`]: idempotent installs (wasm target, the pinned nightly,
 //!   wasm-opt, Chromium, npm packages, nats-server).
 //! - [`nightly`]: the pinned nightly toolchain (the wasm package, fuzzing).
 //! - [`build`]: the wasm package in `www/pkg/`.

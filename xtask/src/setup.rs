@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::steps::{Steps, cargo, fmt_duration, output, root, run_cmd};
+use crate::steps::{Steps, fmt_duration, output, root, run_cmd};
 
 /// What later tasks need from setup: a PATH with the project's tools first.
 #[derive(Debug, Clone)]
@@ -24,20 +24,6 @@ impl Tools {
         c.env("PATH", &self.path).current_dir(root());
         c
     }
-}
-
-/// The exact wasm-bindgen version in Cargo.lock: the CLI must match it.
-pub(crate) fn wasm_bindgen_version() -> Result<String, String> {
-    let lock =
-        std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line == "name = \"wasm-bindgen\"" {
-            let version = lines.next().and_then(|l| l.strip_prefix("version = \"")).and_then(|l| l.strip_suffix('"'));
-            return version.map(str::to_owned).ok_or_else(|| "Cargo.lock: wasm-bindgen has no version".into());
-        }
-    }
-    Err("Cargo.lock has no wasm-bindgen entry; run `cargo generate-lockfile`".into())
 }
 
 fn tools_path() -> OsString {
@@ -67,7 +53,6 @@ pub(crate) fn all() -> Result<Tools, String> {
 pub(crate) fn steps_into(steps: &mut Steps) -> Tools {
     let mut tools = Tools { path: tools_path(), nightly: false };
     steps.step("setup: wasm32 target", wasm_target);
-    steps.step("setup: wasm-bindgen CLI", || wasm_bindgen_cli(&tools));
     tools.nightly = steps.step("setup: nightly toolchain (the wasm package, fuzzing)", crate::nightly::install);
     steps.step("setup: npm tools (wasm-opt from binaryen, esbuild)", || npm_ci(&root().join("xtask/npm")));
     steps.step("setup: npm packages (tests/browser)", || npm_ci(&root().join("tests/browser")));
@@ -123,18 +108,6 @@ fn wasm_target() -> Result<Option<String>, String> {
         return Ok(Some("already installed".into()));
     }
     run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-    Ok(None)
-}
-
-fn wasm_bindgen_cli(tools: &Tools) -> Result<Option<String>, String> {
-    let want = wasm_bindgen_version()?;
-    let have = output(tools.command("wasm-bindgen").arg("--version"));
-    if have.as_deref() == Some(&format!("wasm-bindgen {want}")) {
-        return Ok(Some(format!("wasm-bindgen {want} already installed")));
-    }
-    println!("  installing wasm-bindgen-cli {want} (have: {}); about 3 minutes", have.as_deref().unwrap_or("none"));
-    // Not --locked: its lockfile wants a webpki-roots the registry here lacks.
-    run_cmd(cargo().args(["install", "wasm-bindgen-cli", "--version", &format!("={want}"), "--force"]))?;
     Ok(None)
 }
 

@@ -6,7 +6,6 @@
 use bridge_core::health::CheckResult;
 use bridge_core::retry::Failure;
 use bridge_core::time::Millis;
-use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::json;
@@ -23,7 +22,6 @@ fn unreachable(failure: &Failure) -> bool {
     }
 }
 
-#[wasm_bindgen]
 impl Core {
     /// Records a check of `component` at `now`: `result` is `pass`, `warn` or `fail`
     /// (`detail` says why). The change as JSON when its status or the whole changed.
@@ -45,7 +43,6 @@ impl Core {
     }
 
     /// The health of every component and the whole, as JSON.
-    #[wasm_bindgen(js_name = healthJson)]
     pub fn health_json(&self) -> String {
         json(&self.health.snapshot())
     }
@@ -56,7 +53,6 @@ impl Core {
     }
 
     /// A connection to `url` succeeded at `now`.
-    #[wasm_bindgen(js_name = nodeSucceeded)]
     pub fn node_succeeded(&mut self, url: &str, now: f64) {
         self.nodes.succeeded(url, Millis(now as u64));
     }
@@ -64,7 +60,6 @@ impl Core {
     /// A connection to `url` failed at `now` with the failure at hand. If the node did not
     /// answer at all it counts against it, and the bridge may move to another node: the
     /// move as JSON (`{from, to}`).
-    #[wasm_bindgen(js_name = nodeFailed)]
     pub fn node_failed(&mut self, url: &str, now: f64) -> Option<String> {
         if !unreachable(&self.failure) {
             return None; // The node answered (a refusal, an error): it is alive.

@@ -1,17 +1,29 @@
-//! The few JS functions the module calls (`js/edge.js`): the engine's number
-//! text, and building a session's output for the driver; and JSON text for
-//! the driver.
-//! Bound by hand so the module needs nothing of `js-sys`.
+//! What the state needs of the JS side (`js/core.js`, module `b`): the
+//! engine's number text, and the values the page handed over (a frame's
+//! parsed JSON) that the sessions keep until the page gets them back.
+//! Natively (the unit tests) there is no engine: Rust prints the floats, and
+//! a value is only its handle.
 
-use wasm_bindgen::prelude::*;
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "b")]
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// Writes `String(x)` (ASCII, at most 32 bytes) at `to`; its length.
+    safe fn number(x: f64, to: *mut u8) -> usize;
+    /// The module no longer holds value `handle`.
+    safe fn release(handle: u32);
+}
 
-#[wasm_bindgen(module = "/js/edge.js")]
-extern "C" {
-    /// `String(x)`: the engine's shortest text for a number.
-    #[cfg(target_arch = "wasm32")]
-    fn number(x: f64) -> String;
-    /// `{type, key, payload, text, subs}`: one output of a session for the driver.
-    pub(super) fn output(kind: &str, key: f64, payload: &JsValue, text: Option<String>, subs: &[u32]) -> JsValue;
+/// A JS value the page handed over, by its handle in the driver's table; dropping
+/// it tells the driver (`release`).
+#[derive(Debug)]
+pub struct Value(pub u32);
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        release(self.0);
+    }
 }
 
 /// Floats written by the engine (no float printer in the module; `JSON.parse` reads them back exactly).
@@ -21,15 +33,16 @@ pub(crate) struct JsFloats;
 #[cfg(target_arch = "wasm32")]
 impl bridge_core::json::Floats for JsFloats {
     fn write(x: f64, out: &mut String) {
-        out.push_str(&number(x));
+        let mut text = [0u8; 32];
+        let n = number(x, text.as_mut_ptr()).min(32);
+        out.extend(text[..n].iter().map(|b| char::from(*b)));
     }
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+type JsFloats = bridge_core::json::RustFloats;
 
 /// `value` as JSON text for the driver's `JSON.parse`.
 pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     bridge_core::json::to_string::<JsFloats, T>(value)
 }
-
-/// Natively (the unit tests) there is no engine: Rust prints the floats.
-#[cfg(not(target_arch = "wasm32"))]
-type JsFloats = bridge_core::json::RustFloats;

@@ -7,7 +7,6 @@
 //! (`failed`, `dropped`, `nodeFailed`...) acts on it.
 
 use bridge_core::retry::Failure;
-use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::json;
@@ -27,7 +26,6 @@ pub(super) fn failure_code(f: &Failure) -> &'static str {
     }
 }
 
-#[wasm_bindgen]
 impl Core {
     /// The failure at hand, for the call that follows (see the module docs).
     pub fn failure(
@@ -60,7 +58,6 @@ impl Core {
     }
 
     /// Whether an HTTP response with `status` is a failure worth retrying (408, 425, 429, 5xx).
-    #[wasm_bindgen(js_name = isTransientStatus)]
     pub fn is_transient_status(&self, status: u16) -> bool {
         bridge_core::retry::is_transient_status(status)
     }

@@ -3,9 +3,9 @@
 //! session acts on (`js/socket.js`, `fields`), and the parsed frame itself to
 //! give the page. Field names are those of `bridge_core::protocol::frames`.
 
+use super::edge::Value;
 use bridge_core::protocol::{Id, Position};
 use bridge_core::session::{Inbound, error_failure};
-use wasm_bindgen::JsValue;
 
 /// The fields of one frame, as [`Core::frame`](super::Core::frame) takes them.
 pub(super) struct Fields {
@@ -24,7 +24,7 @@ pub(super) struct Fields {
 }
 
 /// The session's input for a frame; `None` when a field it needs is missing.
-pub(super) fn read(f: Fields, payload: JsValue) -> Option<Inbound<JsValue>> {
+pub(super) fn read(f: Fields, payload: Value) -> Option<Inbound<Value>> {
     let id = f.sid.map(Id::Str).or_else(|| f.nid.filter(|n| *n >= 0.0).map(|n| Id::Num(n as u64)));
     let n = f.n.filter(|n| *n >= 0.0).map(|n| n as u64);
     let position = || Some(Position { epoch: f.a.clone()?, seq: n? });

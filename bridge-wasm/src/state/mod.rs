@@ -20,23 +20,23 @@ use bridge_core::random::SeededRandom;
 use bridge_core::retry::{BudgetConfig, PolicySet, RetryBudget};
 use bridge_core::session::Session;
 use bridge_core::vecmap::VecMap;
-use wasm_bindgen::prelude::*;
 
 mod checks;
 mod edge;
+pub use edge::Value;
 pub(crate) use edge::json;
 mod failure;
 mod inbound;
 mod operations;
 mod report;
 mod sessions;
+pub use sessions::{Out, OutKind};
 mod settings;
 
 /// Budgets kept by policy name; further names share the last one.
 const MAX_BUDGETS: usize = 64;
 
 /// See the module docs. One per `Bridge`.
-#[wasm_bindgen]
 #[derive(Debug)]
 pub struct Core {
     policies: PolicySet,
@@ -50,16 +50,14 @@ pub struct Core {
     health: HealthModel,
     nodes: Nodes,
     /// Evolution, agents; `None` when the page did not ask for it.
-    sessions: [Option<Session<JsValue>>; 2],
+    sessions: [Option<Session<Value>>; 2],
     /// The failure the driver described last (`failure`), for the call that follows.
     failure: bridge_core::retry::Failure,
     rng: SeededRandom,
 }
 
-#[wasm_bindgen]
 impl Core {
     /// An empty state; `seed` (random, from the page) seeds every jitter.
-    #[wasm_bindgen(constructor)]
     pub fn new(seed: f64) -> Core {
         Core {
             policies: PolicySet::default(),

@@ -19,7 +19,6 @@ use bridge_core::retry::{BudgetConfig, Failure, RetryBudget, RetryError};
 use bridge_core::time::{Millis, duration_ms};
 use bridge_core::vecmap::VecMap;
 use serde::Serialize;
-use wasm_bindgen::prelude::*;
 
 use super::edge::json;
 use super::failure::failure_code;
@@ -172,7 +171,6 @@ impl Core {
     }
 }
 
-#[wasm_bindgen]
 impl Core {
     /// Starts an operation as `tool` (its metrics and budget), under breaker `breaker` and the
     /// policy named `policy`, at `now` (ms). Its id, or -1 when too many are in flight.
@@ -265,7 +263,6 @@ impl Core {
     }
 
     /// Records a purely local operation of `tool` that succeeded (it cannot fail transiently).
-    #[wasm_bindgen(js_name = recordLocal)]
     pub fn record_local(&mut self, tool: &str) {
         self.metrics.record_first_tries(tool, 1, &[0]);
     }
@@ -273,7 +270,6 @@ impl Core {
     // ---- call()'s fast path ----
 
     /// The index of tool `name` for `call()` (registered if new), or -1 when the table is full.
-    #[wasm_bindgen(js_name = toolId)]
     pub fn tool_id(&mut self, name: String) -> i32 {
         if let Some(i) = self.call_tools.iter().position(|n| *n == name) {
             return i as i32;
@@ -335,13 +331,11 @@ impl Core {
     // ---- breakers by hand ----
 
     /// Closes breaker `name` at `now`; false if there is none.
-    #[wasm_bindgen(js_name = resetBreaker)]
     pub fn reset_breaker(&mut self, name: &str, now: f64) -> bool {
         self.breakers.get_mut(name).map(|b| b.reset(ms(now))).is_some()
     }
 
     /// Opens breaker `name` at `now` until it is reset; false if there is none.
-    #[wasm_bindgen(js_name = isolateBreaker)]
     pub fn isolate_breaker(&mut self, name: &str, now: f64) -> bool {
         self.breakers.get_mut(name).map(|b| b.isolate(ms(now))).is_some()
     }

@@ -5,7 +5,6 @@
 use bridge_core::report::BridgeReport;
 use bridge_core::time::Millis;
 use bridge_core::vecmap::VecMap;
-use wasm_bindgen::prelude::*;
 
 use super::Core;
 use super::edge::json;
@@ -13,7 +12,6 @@ use super::edge::json;
 /// Transitions per breaker in reports (the dashboard's timeline); `state()` has them all.
 const REPORT_TRANSITIONS: usize = 20;
 
-#[wasm_bindgen]
 impl Core {
     /// The report as JSON, without what only the page knows: each socket's `url` is empty
     /// and its state this tab's own, and `webmcp` and `tabs` are absent (the driver sets
@@ -56,13 +54,11 @@ impl Core {
     }
 
     /// Every policy (`{default, named}`), as JSON.
-    #[wasm_bindgen(js_name = policiesJson)]
     pub fn policies_json(&self) -> String {
         json(&self.policies)
     }
 
     /// The policy a tool named `name` gets, as JSON.
-    #[wasm_bindgen(js_name = policyJson)]
     pub fn policy_json(&self, name: &str) -> String {
         json(self.policies.get(name))
     }

@@ -7,32 +7,75 @@
 use bridge_core::protocol::{Id, Position};
 use bridge_core::session::{Output, Refusal, Session};
 use bridge_core::time::Millis;
-use wasm_bindgen::prelude::*;
 
 use super::Core;
-use super::edge::{json, output};
+use super::edge::{Value, json};
 use super::inbound::{Fields, read};
 
-/// What a refused request is told: the bridge's own code and a sentence.
-fn refused(kind: bridge_core::session::Kind, key: f64, r: Refusal) -> JsValue {
-    let code = match r {
-        Refusal::OutboxFull { .. } => "outbox_full",
-        Refusal::LeaderChanged => "leader_changed",
-        _ => "stopped",
-    };
-    output("refused", key, &JsValue::from_str(code), Some(r.describe(kind)), &[])
+/// What an output is (`js/core.js` names them in this order): see [`Core::output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OutKind {
+    /// Request `key` has its answer `value`.
+    Answer,
+    /// The server refused request `key`: `text` is the failure as JSON.
+    Failed,
+    /// An event `value` for subscriptions `subs`.
+    Event,
+    /// The server's event stream restarted (`value`).
+    Reset,
+    /// Who is online changed (`value`).
+    Presence,
+    /// A message `value`; `text` is the ack to push once it is handled.
+    Message,
+    /// The server reported an error about no request: `text`.
+    Error,
+    /// The socket's state changed.
+    Changed,
+    /// Request `key` refused, the outbox being full (`text` says so).
+    OutboxFull,
+    /// Request `key` refused: this tab stopped leading.
+    LeaderChanged,
+    /// Request `key` refused: the bridge stopped.
+    Stopped,
 }
 
-impl Core {
-    fn session(&mut self, k: usize) -> Option<&mut Session<JsValue>> {
-        self.sessions.get_mut(k)?.as_mut()
+/// One thing to do for the page (see [`Core::output`]).
+#[derive(Debug)]
+pub struct Out {
+    /// What it is.
+    pub kind: OutKind,
+    /// The request it answers or refuses.
+    pub key: f64,
+    /// The frame it carries.
+    pub value: Option<Value>,
+    /// Its text (see [`OutKind`]).
+    pub text: Option<String>,
+    /// An event's subscriptions.
+    pub subs: Vec<u32>,
+}
+
+impl Out {
+    fn new(kind: OutKind, key: f64, value: Option<Value>, text: Option<String>) -> Out {
+        Out { kind, key, value, text, subs: Vec::new() }
     }
 }
 
-#[wasm_bindgen]
+/// What a refused request is told: the bridge's own code (its kind) and a sentence.
+fn refused(kind: bridge_core::session::Kind, key: f64, r: Refusal) -> Out {
+    let code = match r {
+        Refusal::OutboxFull { .. } => OutKind::OutboxFull,
+        Refusal::LeaderChanged => OutKind::LeaderChanged,
+        _ => OutKind::Stopped,
+    };
+    Out::new(code, key, None, Some(r.describe(kind)))
+}
+
 impl Core {
+    fn session(&mut self, k: usize) -> Option<&mut Session<Value>> {
+        self.sessions.get_mut(k)?.as_mut()
+    }
     /// The name of socket `k`'s policy, breaker and metrics (`connectEvolutionSocket`, `connectAgentSocket`).
-    #[wasm_bindgen(js_name = socketTool)]
     pub fn socket_tool(&self, k: usize) -> String {
         self.sessions.get(k).and_then(Option::as_ref).map_or("", |s| s.kind().tool()).to_owned()
     }
@@ -40,7 +83,6 @@ impl Core {
     // ---- the page's calls ----
 
     /// A new request id for socket `k`, unique across page loads.
-    #[wasm_bindgen(js_name = newId)]
     pub fn new_id(&mut self, k: usize) -> String {
         match self.session(k).map(|s| s.new_id()) {
             Some(Id::Str(s)) => s,
@@ -50,14 +92,11 @@ impl Core {
     }
 
     /// Queues request `frame` (carrying `id`): its key (its answer comes as an output with
-    /// it), or a `refused` output when it cannot wait.
-    pub fn request(&mut self, k: usize, id: String, frame: String) -> JsValue {
-        let Some(s) = self.session(k) else { return JsValue::NULL };
+    /// it), or a refusal when it cannot wait.
+    pub fn request(&mut self, k: usize, id: String, frame: String) -> Result<u64, Out> {
+        let Some(s) = self.session(k) else { return Err(Out::new(OutKind::Stopped, -1.0, None, None)) };
         let kind = s.kind();
-        match s.request(Id::Str(id), frame) {
-            Ok(key) => JsValue::from(key as f64),
-            Err(r) => refused(kind, -1.0, r),
-        }
+        s.request(Id::Str(id), frame).map_err(|r| refused(kind, -1.0, r))
     }
 
     /// The caller of request `key` stopped waiting.
@@ -74,12 +113,9 @@ impl Core {
         }
     }
 
-    /// Subscribes `patterns`: `[id, 1 if this tab's pattern set grew]`.
-    pub fn subscribe(&mut self, k: usize, patterns: Vec<String>) -> Vec<u32> {
-        self.session(k).map_or_else(Vec::new, |s| {
-            let (id, grew) = s.subscribe(patterns);
-            vec![id, u32::from(grew)]
-        })
+    /// Subscribes `patterns`: its id, and whether this tab's pattern set grew.
+    pub fn subscribe(&mut self, k: usize, patterns: Vec<String>) -> Option<(u32, bool)> {
+        Some(self.session(k)?.subscribe(patterns))
     }
 
     /// Ends subscription `id`: -1 if there is none, 1 if this tab's pattern set shrank, else 0.
@@ -91,19 +127,16 @@ impl Core {
     }
 
     /// This tab's own patterns.
-    #[wasm_bindgen(js_name = ownPatterns)]
     pub fn own_patterns(&mut self, k: usize) -> Vec<String> {
         self.session(k).map(|s| s.own_patterns()).unwrap_or_default()
     }
 
     /// Every pattern the connection serves (this tab's and the other tabs'), each once.
-    #[wasm_bindgen(js_name = allPatterns)]
     pub fn all_patterns(&mut self, k: usize) -> Vec<String> {
         self.session(k).map(|s| s.all_patterns()).unwrap_or_default()
     }
 
     /// The patterns other tabs want through this connection.
-    #[wasm_bindgen(js_name = setRemotePatterns)]
     pub fn set_remote_patterns(&mut self, k: usize, wanted: Vec<String>) {
         if let Some(s) = self.session(k) {
             s.set_remote_patterns(wanted);
@@ -111,7 +144,6 @@ impl Core {
     }
 
     /// Resumes from `epoch:seq` (where another tab's connection was) if nothing was seen yet.
-    #[wasm_bindgen(js_name = adoptPosition)]
     pub fn adopt_position(&mut self, k: usize, epoch: String, seq: f64) {
         if let Some(s) = self.session(k) {
             s.adopt_position(Position { epoch, seq: seq as u64 });
@@ -119,7 +151,6 @@ impl Core {
     }
 
     /// The agent registered on every connect.
-    #[wasm_bindgen(js_name = setAgent)]
     pub fn set_agent(&mut self, k: usize, name: String, capabilities: Vec<String>) {
         if let Some(s) = self.session(k) {
             s.set_agent(name, capabilities);
@@ -127,13 +158,11 @@ impl Core {
     }
 
     /// The registered agent's name.
-    #[wasm_bindgen(js_name = agentName)]
     pub fn agent_name(&mut self, k: usize) -> Option<String> {
         self.session(k).and_then(|s| s.agent_name().map(str::to_owned))
     }
 
     /// What went wrong last, for `state()`.
-    #[wasm_bindgen(js_name = noteError)]
     pub fn note_error(&mut self, k: usize, error: String) {
         if let Some(s) = self.session(k) {
             s.note_error(error);
@@ -164,7 +193,6 @@ impl Core {
 
     /// The socket closed before the welcome, because of the failure at hand: what the
     /// attempt failed with, as JSON (the server's explanation when it sent one).
-    #[wasm_bindgen(js_name = handshakeFailed)]
     pub fn handshake_failed(&mut self, k: usize) -> String {
         let why = self.failure.clone();
         let why = match self.session(k) {
@@ -193,7 +221,7 @@ impl Core {
         b: Option<String>,
         n: Option<f64>,
         flag: bool,
-        payload: JsValue,
+        payload: Value,
     ) -> i32 {
         let Some(frame) = read(Fields { kind, sid, nid, a, b, n, flag }, payload) else { return -1 };
         let shared = i32::from(frame.is_shared());
@@ -204,19 +232,16 @@ impl Core {
     }
 
     /// Welcomed and open.
-    #[wasm_bindgen(js_name = isOpen)]
     pub fn is_open(&mut self, k: usize) -> bool {
         self.session(k).is_some_and(|s| s.is_open())
     }
 
     /// Another connection took the agent's name: no reconnect until `restart`.
-    #[wasm_bindgen(js_name = isReplaced)]
     pub fn is_replaced(&mut self, k: usize) -> bool {
         self.session(k).is_some_and(|s| s.is_replaced())
     }
 
     /// How long to wait for a frame before the next `tick`, while open; -1 otherwise.
-    #[wasm_bindgen(js_name = heartbeatMs)]
     pub fn heartbeat_ms(&mut self, k: usize) -> f64 {
         self.session(k).and_then(|s| s.heartbeat_interval()).map_or(-1.0, |d| d.as_millis() as f64)
     }
@@ -255,32 +280,24 @@ impl Core {
         self.session(k)?.poll_transmit()
     }
 
-    /// The next thing to do for the page (`{type, key, payload, text, subs}`), or
-    /// `undefined`: `answer` (request `key` has its answer `payload`), `failed` (the
-    /// server refused it: `text` is the failure), `refused` (the session ended it:
-    /// `payload` is the code, `text` the sentence), `event` (for subscriptions `subs`),
-    /// `reset`, `presence`, `message` (`text`: the ack to push once handled), `error`
-    /// (about no request: `text`), `changed` (the socket's state).
-    pub fn output(&mut self, k: usize) -> JsValue {
-        let Some(s) = self.session(k) else { return JsValue::UNDEFINED };
+    /// The next thing to do for the page, if any (see [`OutKind`]).
+    pub fn output(&mut self, k: usize) -> Option<Out> {
+        let s = self.session(k)?;
         let kind = s.kind();
-        let none = JsValue::NULL;
-        match s.poll_output() {
-            None => JsValue::UNDEFINED,
-            Some(Output::Answer { key, reply: Ok(payload) }) => output("answer", key as f64, &payload, None, &[]),
-            Some(Output::Answer { key, reply: Err(f) }) => output("failed", key as f64, &none, Some(json(&f)), &[]),
-            Some(Output::Refused { key, refusal }) => refused(kind, key as f64, refusal),
-            Some(Output::Event { subs, payload }) => output("event", 0.0, &payload, None, &subs),
-            Some(Output::Reset(payload)) => output("reset", 0.0, &payload, None, &[]),
-            Some(Output::Presence(payload)) => output("presence", 0.0, &payload, None, &[]),
-            Some(Output::Message { payload, ack }) => output("message", 0.0, &payload, ack, &[]),
-            Some(Output::ServerError(f)) => output("error", 0.0, &none, Some(f.describe()), &[]),
-            Some(_) => output("changed", 0.0, &none, None, &[]),
-        }
+        Some(match s.poll_output()? {
+            Output::Answer { key, reply: Ok(v) } => Out::new(OutKind::Answer, key as f64, Some(v), None),
+            Output::Answer { key, reply: Err(f) } => Out::new(OutKind::Failed, key as f64, None, Some(json(&f))),
+            Output::Refused { key, refusal } => refused(kind, key as f64, refusal),
+            Output::Event { subs, payload } => Out { subs, ..Out::new(OutKind::Event, 0.0, Some(payload), None) },
+            Output::Reset(v) => Out::new(OutKind::Reset, 0.0, Some(v), None),
+            Output::Presence(v) => Out::new(OutKind::Presence, 0.0, Some(v), None),
+            Output::Message { payload, ack } => Out::new(OutKind::Message, 0.0, Some(payload), ack),
+            Output::ServerError(f) => Out::new(OutKind::Error, 0.0, None, Some(f.describe())),
+            _ => Out::new(OutKind::Changed, 0.0, None, None),
+        })
     }
 
     /// Socket `k` as `state()` shows it, as JSON (its `url` empty: the driver knows it).
-    #[wasm_bindgen(js_name = socketJson)]
     pub fn socket_json(&mut self, k: usize) -> String {
         self.session(k).map(|s| json(&s.snapshot(String::new()))).unwrap_or_default()
     }

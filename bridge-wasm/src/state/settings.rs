@@ -10,7 +10,6 @@ use bridge_core::nodes::{NODE_BREAKER, NODE_BREAKER_NAME, Nodes};
 use bridge_core::retry::PolicyOverride;
 use bridge_core::session::{Identity, Kind, Session};
 use bridge_core::time::Millis;
-use wasm_bindgen::prelude::*;
 
 use super::Core;
 
@@ -28,11 +27,9 @@ fn jitter(mode: &str, ratio: Option<f64>) -> Jitter {
     }
 }
 
-#[wasm_bindgen]
 impl Core {
     /// Overrides policy `name` (`default`: the default policy); `undefined` keeps a field.
     /// Returns what is wrong, if anything.
-    #[wasm_bindgen(js_name = setPolicy)]
     #[allow(clippy::too_many_arguments)]
     pub fn set_policy(
         &mut self,
@@ -57,14 +54,12 @@ impl Core {
     }
 
     /// Whether a policy is configured under `name` (built in, or by the page).
-    #[wasm_bindgen(js_name = hasPolicy)]
     pub fn has_policy(&self, name: &str) -> bool {
         self.policies.named().any(|(n, _)| n == name)
     }
 
     /// Breaker settings for `name` (`undefined`: every breaker's defaults), over the
     /// defaults; `undefined` keeps a field. Returns what is wrong, if anything.
-    #[wasm_bindgen(js_name = setBreaker)]
     #[allow(clippy::too_many_arguments)]
     pub fn set_breaker(
         &mut self,
@@ -111,7 +106,6 @@ impl Core {
     }
 
     /// The retry budget's settings over its defaults; returns what is wrong, if anything.
-    #[wasm_bindgen(js_name = setBudget)]
     pub fn set_budget(
         &mut self,
         window_ms: Option<f64>,
@@ -136,7 +130,6 @@ impl Core {
     }
 
     /// The backend nodes, in the order to try them (after any `node` breaker settings).
-    #[wasm_bindgen(js_name = setNodes)]
     pub fn set_nodes(&mut self, urls: Vec<String>, now: f64) {
         let breaker = self.breakers.configured(NODE_BREAKER_NAME).unwrap_or(NODE_BREAKER);
         self.nodes = Nodes::new(&urls, breaker, Millis(now as u64));
@@ -144,7 +137,6 @@ impl Core {
 
     /// Keeps socket `kind` (0: evolution, 1: agents) as `client`, with request ids
     /// prefixed by `instance`, and at most `outbox_limit` requests waiting.
-    #[wasm_bindgen(js_name = addSocket)]
     pub fn add_socket(
         &mut self,
         kind: usize,
@@ -158,7 +150,6 @@ impl Core {
     }
 }
 
-#[wasm_bindgen]
 impl Core {
     /// What is wrong with `value` under the protocol's rule `rule` (`agent`, `topic`, `pattern`,
     /// or `label:<what>`), if anything.

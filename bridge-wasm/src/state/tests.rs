@@ -1,10 +1,10 @@
 //! The state layer as the driver uses it, natively: runs, the fast lane, the
-//! settings' errors and the failures handed across. (The sessions' outputs are
-//! JS values; bridge-core's tests and the browser specs cover them.)
+//! settings' errors, the failures handed across, and a socket's session as the
+//! driver feeds it (its JS values are handles here).
 
 use serde_json::Value;
 
-use super::Core;
+use super::{Core, Out, OutKind};
 
 fn core() -> Core {
     Core::new(7.0)
@@ -261,4 +261,86 @@ fn tools_under_one_policy_share_its_retry_budget() {
     let (wait, ended) = retried(&mut c, "b");
     assert_eq!(wait, ENDED, "b draws on the same budget: {ended}");
     assert_eq!(ended["code"], "retry_budget_exhausted");
+}
+
+/// Frame `kind` from the server on socket 0, its fields as the driver reads them, carrying value `handle`.
+fn heard(c: &mut Core, kind: &str, sid: Option<&str>, a: Option<&str>, n: Option<f64>, handle: u32) -> i32 {
+    c.frame(0, 5.0, kind.into(), sid.map(Into::into), None, a.map(Into::into), None, n, false, super::Value(handle))
+}
+
+/// The next output that is not only news of the socket's state.
+fn next(c: &mut Core) -> Option<Out> {
+    std::iter::from_fn(|| c.output(0)).find(|o| o.kind != OutKind::Changed)
+}
+
+#[test]
+fn a_socket_answers_requests_with_the_frame_they_got_and_refuses_past_its_outbox() {
+    let mut c = core();
+    c.add_socket(0, "page".into(), None, "tab1".into(), 2);
+    c.life(0, "connecting");
+    let hello = parse(&c.opened(0));
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(heard(&mut c, "welcome", None, None, Some(1000.0), 1), 0);
+    assert!(c.is_open(0));
+    assert_eq!(c.heartbeat_ms(0), 1000.0);
+    assert_eq!(c.output(0).map(|o| o.kind), Some(OutKind::Changed));
+
+    let id = c.new_id(0);
+    assert!(id.starts_with("tab1-"), "{id}");
+    let key = c.request(0, id.clone(), format!("{{\"id\":\"{id}\"}}")).expect("queued");
+    assert_eq!(c.transmit(0), Some(format!("{{\"id\":\"{id}\"}}")));
+    assert_eq!(c.transmit(0), None);
+    assert!(next(&mut c).is_none());
+
+    // Its answer: the handle of the frame the driver parsed comes back with its key.
+    assert_eq!(heard(&mut c, "response", Some(&id), None, None, 7), 0);
+    let answer = next(&mut c).expect("the answer");
+    assert_eq!((answer.kind, answer.key, answer.value.map(|v| v.0)), (OutKind::Answer, key as f64, Some(7)));
+    // An answer nobody waits for any more is dropped, and so is a frame that lacks a field.
+    assert_eq!(heard(&mut c, "response", Some(&id), None, None, 8), 0);
+    assert!(next(&mut c).is_none());
+    assert_eq!(heard(&mut c, "event", None, None, None, 9), -1, "an event without its position");
+
+    // Shared with the other tabs: an event, which the subscriptions whose pattern matches get.
+    let sub = c.subscribe(0, vec!["a.*".into()]).expect("a session");
+    assert_eq!(sub.1, true, "this tab's patterns grew");
+    let _ = c.transmit(0);
+    assert_eq!(
+        c.frame(
+            0,
+            6.0,
+            "event".into(),
+            None,
+            None,
+            Some("e1".into()),
+            Some("a.b".into()),
+            Some(1.0),
+            false,
+            super::Value(10)
+        ),
+        1
+    );
+    let event = next(&mut c).expect("the event");
+    assert_eq!((event.kind, event.subs, event.value.map(|v| v.0)), (OutKind::Event, vec![sub.0], Some(10)));
+
+    // Disconnected, requests wait in the outbox up to its limit; past it they are refused.
+    c.failure("network", 0.0, "", "gone", false, None);
+    assert!(c.dropped(0, 7.0, true) >= 0.0);
+    for _ in 0..2 {
+        let id = c.new_id(0);
+        assert!(c.request(0, id, "{}".into()).is_ok());
+    }
+    let id = c.new_id(0);
+    let refused = c.request(0, id, "{}".into()).expect_err("the outbox is full");
+    assert_eq!(refused.kind, OutKind::OutboxFull);
+    assert_eq!(refused.text.as_deref(), Some("2 requests are already waiting on the evolution socket"));
+
+    // Stopping refuses whatever waits, each with its key.
+    c.life(0, "stop");
+    let mut stopped = 0;
+    while let Some(o) = next(&mut c) {
+        assert_eq!(o.kind, OutKind::Stopped);
+        stopped += 1;
+    }
+    assert_eq!(stopped, 2);
 }
