@@ -74,6 +74,27 @@ impl TryFrom<JitterSpec> for Jitter {
     }
 }
 
+/// Tagged by `mode`, as serde writes it.
+impl crate::json::ToJson for Jitter {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.open_object();
+        crate::json::Fields::write_fields(self, out);
+        out.close_object();
+    }
+}
+
+impl crate::json::Fields for Jitter {
+    fn write_fields(&self, out: &mut crate::json::Out) {
+        use crate::json_fields;
+        match self {
+            Jitter::None => json_fields!(out; "mode": "none"),
+            Jitter::Proportional { ratio } => json_fields!(out; "mode": "proportional", "ratio": ratio),
+            Jitter::Full => json_fields!(out; "mode": "full"),
+            Jitter::Decorrelated => json_fields!(out; "mode": "decorrelated"),
+        }
+    }
+}
+
 impl Jitter {
     /// The default proportional ratio: ±20 %.
     pub const DEFAULT_RATIO: f64 = 0.2;

@@ -117,6 +117,34 @@ pub struct HealthSnapshot {
     pub components: VecMap<String, ComponentHealth>,
 }
 
+impl crate::json::ToJson for HealthStatus {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.str(self.as_str());
+    }
+}
+
+crate::json_object!(ComponentHealth, |s|
+    "status": s.status,
+    "critical": s.critical,
+    "lastCheck": s.last_check,
+    "lastSuccess": s.last_success,
+    "consecutiveFailures": s.consecutive_failures,
+    "detail"?: s.detail,
+    "latencyMs"?: s.latency_ms,
+);
+
+crate::json_object!(HealthChange, |s|
+    "component": s.component,
+    "from": s.from,
+    "to": s.to,
+    "aggregateFrom": s.aggregate_from,
+    "aggregateTo": s.aggregate_to,
+    "at": s.at,
+    "detail"?: s.detail,
+);
+
+crate::json_object!(HealthSnapshot, |s| "status": s.status, "components": s.components);
+
 /// Why a component could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("at most {MAX_COMPONENTS} health components are allowed")]

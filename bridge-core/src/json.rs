@@ -1,467 +1,405 @@
-//! JSON text from any `Serialize` value, written for size: client frames
-//! everywhere, and in the browser module also its reports and snapshots, are
-//! written with this instead of serde_json, whose formatter, float printer and
-//! error machinery weigh more in the module than the values it writes. The
-//! text is serde_json's compact form (the tests compare the two), except for
-//! floats, whose text the caller's [`Floats`] writes: the browser hands them
-//! to the engine's `String(x)`, which `JSON.parse` reads back exactly.
+//! JSON text written for size: client frames everywhere, and in the browser
+//! module also its reports, snapshots, failures and policies. Each type says
+//! how it is written ([`ToJson`], mostly through
+//! [`json_object!`](crate::json_object!)), into an [`Out`] that knows only
+//! strings, whole numbers, floats, `true`/`false`/`null` and where commas go:
+//! serde's serializers, one monomorph per value type with their `Result`
+//! plumbing, weighed more in the module than the values they wrote. The text
+//! is serde_json's compact form (the tests compare the two for every type,
+//! and the serde derives stay for the backend), except for finite floats,
+//! which the caller's [`FloatWriter`] writes: the browser hands them to the
+//! engine's `String(x)`, which `JSON.parse` reads back exactly.
 
-use std::fmt;
+/// Appends a finite float to the text as a JSON number.
+pub type FloatWriter = fn(f64, &mut String);
 
-use serde::ser::{self, Serialize};
-
-/// How a float is written (only finite ones: the others are `null`, as in serde_json).
-pub trait Floats {
-    /// Appends `x` to `out` as a JSON number.
-    fn write(x: f64, out: &mut String);
+/// Rust's own shortest round-trip text (`0.1`, `43.25`, `-2`). Natively only:
+/// core's float printer would weigh ~17 KB in the browser module.
+pub fn rust_floats(x: f64, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "{x}");
 }
 
-/// Rust's own shortest round-trip text (`0.1`, `43.25`).
-#[derive(Debug, Clone, Copy)]
-pub struct RustFloats;
-
-impl Floats for RustFloats {
-    fn write(x: f64, out: &mut String) {
-        use fmt::Write;
-        let _ = write!(out, "{x}");
-    }
+/// For values without floats (client frames): `null`, and no float printer
+/// linked in for a call that never comes.
+pub fn no_floats(_: f64, out: &mut String) {
+    out.push_str("null");
 }
 
-/// `value` as compact JSON, floats written by `F`.
-pub fn to_string<F: Floats, T: Serialize + ?Sized>(value: &T) -> String {
-    let mut w = Writer::<F> { out: String::new(), raw: false, floats: std::marker::PhantomData };
-    let _ = value.serialize(&mut w);
-    w.out
+/// `value` as compact JSON, finite floats written by `floats`.
+pub fn to_text(value: &dyn ToJson, floats: FloatWriter) -> String {
+    let mut out = Out { text: String::new(), floats };
+    value.write_json(&mut out);
+    out.text
 }
 
-/// serde_json's marker for a value to write as is (`RawValue`, our `Json`).
-const RAW_TOKEN: &str = "$serde_json::private::RawValue";
-
-/// The writer. Never fails: its error exists because serde wants one.
-struct Writer<F> {
-    out: String,
-    /// The next string is raw JSON, written as is (inside a `RawValue`).
-    raw: bool,
-    floats: std::marker::PhantomData<F>,
+/// A value that can write itself as JSON.
+pub trait ToJson {
+    /// Appends the value to `out`.
+    fn write_json(&self, out: &mut Out);
 }
 
-/// Never produced by the writer itself; a value's own `Serialize` may report one.
+/// An object's members without its braces: what an enclosing object inlines
+/// (serde's `flatten`) or writes after its tag (internally tagged enums).
+pub trait Fields {
+    /// Appends `"key":value` members to the object `out` is writing.
+    fn write_fields(&self, out: &mut Out);
+}
+
+/// Whether a `"key"?:` member of [`json_fields!`](crate::json_fields!) is left
+/// out: `None`, an empty `Vec`, `false` (serde's `skip_serializing_if`).
+pub trait Omit {
+    /// True when the member is left out.
+    fn omit(&self) -> bool;
+}
+
+/// The text being written. Commas are found from the text itself: one goes
+/// before a member or an element unless the object or array just opened.
 #[derive(Debug)]
-struct Error;
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("cannot be written as JSON")
-    }
+pub struct Out {
+    text: String,
+    floats: FloatWriter,
 }
 
-impl std::error::Error for Error {}
-
-impl ser::Error for Error {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        Error
-    }
-}
-
-impl<F> Writer<F> {
+impl Out {
+    /// A JSON string (escaped as serde_json escapes).
     #[inline(never)]
-    fn string(&mut self, s: &str) {
-        if std::mem::take(&mut self.raw) {
-            self.out.push_str(s);
-            return;
-        }
-        self.out.push('"');
+    pub fn str(&mut self, s: &str) {
+        let out = &mut self.text;
+        out.push('"');
         for c in s.chars() {
             match c {
-                '"' => self.out.push_str("\\\""),
-                '\\' => self.out.push_str("\\\\"),
-                '\n' => self.out.push_str("\\n"),
-                '\r' => self.out.push_str("\\r"),
-                '\t' => self.out.push_str("\\t"),
-                '\u{8}' => self.out.push_str("\\b"),
-                '\u{c}' => self.out.push_str("\\f"),
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
                 c if (c as u32) < 0x20 => {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
-                    self.out.push_str("\\u00");
-                    self.out.push(HEX[(c as usize) >> 4] as char);
-                    self.out.push(HEX[(c as usize) & 15] as char);
+                    out.push_str("\\u00");
+                    out.push(HEX[(c as usize) >> 4] as char);
+                    out.push(HEX[(c as usize) & 15] as char);
                 }
-                c => self.out.push(c),
+                c => out.push(c),
             }
         }
-        self.out.push('"');
+        out.push('"');
     }
 
-    fn unsigned(&mut self, v: u64) {
-        crate::text::unsigned(&mut self.out, v);
+    /// Text that is JSON already, as is.
+    pub fn raw(&mut self, json: &str) {
+        self.text.push_str(json);
     }
 
-    fn signed(&mut self, v: i64) {
+    /// A whole number.
+    pub fn unsigned(&mut self, v: u64) {
+        crate::text::unsigned(&mut self.text, v);
+    }
+
+    /// A whole number that may be negative.
+    pub fn signed(&mut self, v: i64) {
         if v < 0 {
-            self.out.push('-');
+            self.text.push('-');
         }
         self.unsigned(v.unsigned_abs());
     }
 
-    /// Before an element or a key: a comma unless it is the first.
+    /// `true` or `false`.
+    pub fn bool(&mut self, v: bool) {
+        self.raw(if v { "true" } else { "false" });
+    }
+
+    /// `null`.
+    pub fn null(&mut self) {
+        self.raw("null");
+    }
+
+    /// A float: the writer's text when finite, else `null` (as serde_json).
     #[inline(never)]
-    fn next(&mut self, first: &mut bool) {
-        if !std::mem::take(first) {
-            self.out.push(',');
+    pub fn float(&mut self, x: f64) {
+        if x.is_finite() { (self.floats)(x, &mut self.text) } else { self.null() }
+    }
+
+    /// A comma, unless the enclosing object or array has nothing yet.
+    #[inline(never)]
+    pub fn comma(&mut self) {
+        if !matches!(self.text.as_bytes().last(), None | Some(b'{' | b'[')) {
+            self.text.push(',');
         }
     }
 
+    /// `"key":` of the next member, after a comma when needed.
     #[inline(never)]
-    fn key(&mut self, first: &mut bool, key: &str) {
-        self.next(first);
-        self.string(key);
-        self.out.push(':');
+    pub fn key(&mut self, key: &str) {
+        self.comma();
+        self.str(key);
+        self.text.push(':');
+    }
+
+    /// An internally tagged enum's variant: `{"tag":"name"` and `fields`' members.
+    #[inline(never)]
+    pub fn tagged(&mut self, tag: &str, name: &str, fields: &dyn Fields) {
+        self.text.push('{');
+        self.key(tag);
+        self.str(name);
+        fields.write_fields(self);
+        self.text.push('}');
+    }
+
+    /// `[` before an array's elements (each after [`Out::comma`]).
+    pub fn open_array(&mut self) {
+        self.text.push('[');
+    }
+
+    /// `]` after them.
+    pub fn close_array(&mut self) {
+        self.text.push(']');
+    }
+
+    /// `{` before an object's members (each after [`Out::key`]).
+    pub fn open_object(&mut self) {
+        self.text.push('{');
+    }
+
+    /// `}` after them.
+    pub fn close_object(&mut self) {
+        self.text.push('}');
     }
 }
 
-/// An array or an object being written; `first` until its first element.
-struct Compound<'a, F> {
-    w: &'a mut Writer<F>,
-    first: bool,
-    /// Closes with this (`]`, `}`, or `}}` for an enum variant's content).
-    close: &'static str,
-}
-
-impl<'a, F: Floats> Compound<'a, F> {
-    fn open(w: &'a mut Writer<F>, open: &'static str, close: &'static str) -> Self {
-        w.out.push_str(open);
-        Compound { w, first: true, close }
-    }
-
-    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.w.next(&mut self.first);
-        v.serialize(&mut *self.w)
-    }
-
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
-        if key == RAW_TOKEN {
-            self.w.raw = true;
-        } else {
-            self.w.key(&mut self.first, key);
+/// Writes members into the object being written, in order: `"key": value`;
+/// `"key"?: value`, left out when [`Omit`]; `..value`, a [`Fields`] value's
+/// members inlined.
+#[macro_export]
+macro_rules! json_fields {
+    ($out:ident; $(,)?) => {{}};
+    ($out:ident; .. $value:expr $(, $($rest:tt)*)?) => {{
+        $crate::json::Fields::write_fields(&$value, $out);
+        $($crate::json_fields!($out; $($rest)*);)?
+    }};
+    ($out:ident; $key:literal ?: $value:expr $(, $($rest:tt)*)?) => {{
+        if !$crate::json::Omit::omit(&$value) {
+            $out.key($key);
+            $crate::json::ToJson::write_json(&$value, $out);
         }
-        v.serialize(&mut *self.w)
-    }
+        $($crate::json_fields!($out; $($rest)*);)?
+    }};
+    ($out:ident; $key:literal : $value:expr $(, $($rest:tt)*)?) => {{
+        $out.key($key);
+        $crate::json::ToJson::write_json(&$value, $out);
+        $($crate::json_fields!($out; $($rest)*);)?
+    }};
+}
 
-    fn close(self) -> Result<(), Error> {
-        self.w.out.push_str(self.close);
-        Ok(())
+/// Implements [`ToJson`] (an object) and [`Fields`] for a struct, its members
+/// as in [`json_fields!`](crate::json_fields!) with `s` for the value:
+/// `json_object!(Moved, |s| "from": s.from, "to": s.to);`
+#[macro_export]
+macro_rules! json_object {
+    ($t:ty, |$s:ident| $($members:tt)*) => {
+        impl $crate::json::Fields for $t {
+            fn write_fields(&self, out: &mut $crate::json::Out) {
+                let $s = self;
+                $crate::json_fields!(out; $($members)*);
+            }
+        }
+        impl $crate::json::ToJson for $t {
+            fn write_json(&self, out: &mut $crate::json::Out) {
+                out.open_object();
+                $crate::json::Fields::write_fields(self, out);
+                out.close_object();
+            }
+        }
+    };
+}
+
+/// Implements [`ToJson`] for a fieldless enum as its variants' names:
+/// `json_names!(Priority { Low: "low", Normal: "normal", High: "high" });`
+#[macro_export]
+macro_rules! json_names {
+    ($t:ty { $($variant:ident: $name:literal),* $(,)? }) => {
+        impl $crate::json::ToJson for $t {
+            fn write_json(&self, out: &mut $crate::json::Out) {
+                out.str(match self {
+                    $(Self::$variant => $name,)*
+                });
+            }
+        }
+    };
+}
+
+impl ToJson for str {
+    fn write_json(&self, out: &mut Out) {
+        out.str(self);
     }
 }
 
-/// `{"variant":` before an enum variant's content.
-fn variant<F>(w: &mut Writer<F>, name: &str) {
-    w.out.push('{');
-    w.string(name);
-    w.out.push(':');
+impl ToJson for String {
+    fn write_json(&self, out: &mut Out) {
+        out.str(self);
+    }
 }
 
-/// The serializer's integer methods: each widens its value and writes it with `$write`.
+impl ToJson for bool {
+    fn write_json(&self, out: &mut Out) {
+        out.bool(*self);
+    }
+}
+
+impl ToJson for f64 {
+    fn write_json(&self, out: &mut Out) {
+        out.float(*self);
+    }
+}
+
+/// Whole numbers, each widened to the writer's one integer method.
 macro_rules! integers {
-    ($($method:ident($t:ty) => $write:ident),*) => {$(
-        fn $method(self, v: $t) -> Result<(), Error> {
-            self.$write(v.into());
-            Ok(())
-        }
-    )*};
-}
-
-impl<'a, F: Floats> ser::Serializer for &'a mut Writer<F> {
-    type Ok = ();
-    type Error = Error;
-    type SerializeSeq = Compound<'a, F>;
-    type SerializeTuple = Compound<'a, F>;
-    type SerializeTupleStruct = Compound<'a, F>;
-    type SerializeTupleVariant = Compound<'a, F>;
-    type SerializeMap = Compound<'a, F>;
-    type SerializeStruct = Compound<'a, F>;
-    type SerializeStructVariant = Compound<'a, F>;
-
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.out.push_str(if v { "true" } else { "false" });
-        Ok(())
-    }
-    integers!(
-        serialize_i8(i8) => signed,
-        serialize_i16(i16) => signed,
-        serialize_i32(i32) => signed,
-        serialize_i64(i64) => signed,
-        serialize_u8(u8) => unsigned,
-        serialize_u16(u16) => unsigned,
-        serialize_u32(u32) => unsigned,
-        serialize_u64(u64) => unsigned
-    );
-    fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        self.serialize_f64(v.into())
-    }
-    fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        if v.is_finite() {
-            F::write(v, &mut self.out)
-        } else {
-            self.out.push_str("null")
-        }
-        Ok(())
-    }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.string(v.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.string(v);
-        Ok(())
-    }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        let mut seq = Compound::open(self, "[", "]");
-        for b in v {
-            seq.element(b)?;
-        }
-        seq.close()
-    }
-    fn serialize_none(self) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<(), Error> {
-        self.out.push_str("null");
-        Ok(())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
-        self.string(variant);
-        Ok(())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        name: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        variant(self, name);
-        v.serialize(&mut *self)?;
-        self.out.push('}');
-        Ok(())
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a, F>, Error> {
-        Ok(Compound::open(self, "[", "]"))
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, F>, Error> {
-        Ok(Compound::open(self, "[", "]"))
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a, F>, Error> {
-        Ok(Compound::open(self, "[", "]"))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        name: &'static str,
-        _: usize,
-    ) -> Result<Compound<'a, F>, Error> {
-        variant(self, name);
-        Ok(Compound::open(self, "[", "]}"))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a, F>, Error> {
-        Ok(Compound::open(self, "{", "}"))
-    }
-    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'a, F>, Error> {
-        // A raw value is its text alone, with no braces around it.
-        Ok(if name == RAW_TOKEN {
-            Compound { w: self, first: true, close: "" }
-        } else {
-            Compound::open(self, "{", "}")
-        })
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        name: &'static str,
-        _: usize,
-    ) -> Result<Compound<'a, F>, Error> {
-        variant(self, name);
-        Ok(Compound::open(self, "{", "}}"))
-    }
-}
-
-/// The four kinds of serde sequence, each a JSON array; `$add` is the trait's method
-/// for one element.
-macro_rules! arrays {
-    ($($kind:ident :: $add:ident),*) => {$(
-        impl<F: Floats> ser::$kind for Compound<'_, F> {
-            type Ok = ();
-            type Error = Error;
-            fn $add<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-                self.element(v)
-            }
-            fn end(self) -> Result<(), Error> {
-                self.close()
+    ($($t:ty => $method:ident),*) => {$(
+        impl ToJson for $t {
+            fn write_json(&self, out: &mut Out) {
+                out.$method((*self).into());
             }
         }
     )*};
 }
 
-arrays!(
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
+integers!(u8 => unsigned, u16 => unsigned, u32 => unsigned, u64 => unsigned, i32 => signed, i64 => signed);
 
-impl<F: Floats> ser::SerializeMap for Compound<'_, F> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
-        self.w.next(&mut self.first);
-        // JSON keys are strings: a number key is written quoted, as serde_json does.
-        let at = self.w.out.len();
-        k.serialize(&mut *self.w)?;
-        if !self.w.out[at..].starts_with('"') {
-            self.w.out.insert(at, '"');
-            self.w.out.push('"');
-        }
-        self.w.out.push(':');
-        Ok(())
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(&mut *self.w)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
+impl<T: ToJson + ?Sized> ToJson for &T {
+    fn write_json(&self, out: &mut Out) {
+        (**self).write_json(out);
     }
 }
 
-/// The two kinds of serde struct, each a JSON object.
-macro_rules! objects {
-    ($($kind:ident),*) => {$(
-        impl<F: Floats> ser::$kind for Compound<'_, F> {
-            type Ok = ();
-            type Error = Error;
-            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
-                self.field(key, v)
-            }
-            fn end(self) -> Result<(), Error> {
-                self.close()
-            }
+impl<T: ToJson> ToJson for Option<T> {
+    fn write_json(&self, out: &mut Out) {
+        match self {
+            Some(v) => v.write_json(out),
+            None => out.null(),
         }
-    )*};
+    }
 }
 
-objects!(SerializeStruct, SerializeStructVariant);
+impl<T: ToJson> ToJson for [T] {
+    fn write_json(&self, out: &mut Out) {
+        out.open_array();
+        for v in self {
+            out.comma();
+            v.write_json(out);
+        }
+        out.close_array();
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn write_json(&self, out: &mut Out) {
+        self.as_slice().write_json(out);
+    }
+}
+
+impl<T: ToJson, const N: usize> ToJson for [T; N] {
+    fn write_json(&self, out: &mut Out) {
+        self.as_slice().write_json(out);
+    }
+}
+
+/// Tuples are arrays, as in serde.
+impl<A: ToJson, B: ToJson> ToJson for (A, B) {
+    fn write_json(&self, out: &mut Out) {
+        let items: [&dyn ToJson; 2] = [&self.0, &self.1];
+        items.write_json(out);
+    }
+}
+
+impl<A: ToJson, B: ToJson, C: ToJson> ToJson for (A, B, C) {
+    fn write_json(&self, out: &mut Out) {
+        let items: [&dyn ToJson; 3] = [&self.0, &self.1, &self.2];
+        items.write_json(out);
+    }
+}
+
+impl<T> Omit for Option<T> {
+    fn omit(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Omit for Vec<T> {
+    fn omit(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<T: Omit + ?Sized> Omit for &T {
+    fn omit(&self) -> bool {
+        (**self).omit()
+    }
+}
+
+impl Omit for bool {
+    fn omit(&self) -> bool {
+        !self
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use serde::Serialize;
-
     use super::*;
-    use crate::protocol::{ClientFrame, Id, Json};
 
-    /// Bytes as serde sees a `&[u8]` field with `serialize_bytes`.
-    struct Bytes(&'static [u8]);
-    impl Serialize for Bytes {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(self.0)
-        }
-    }
-    fn serde_bytes_like(b: &'static [u8]) -> Bytes {
-        Bytes(b)
+    fn text(v: &dyn ToJson) -> String {
+        to_text(v, rust_floats)
     }
 
-    fn same<T: Serialize>(v: &T) {
-        assert_eq!(to_string::<RustFloats, _>(v), serde_json::to_string(v).unwrap());
+    struct Point {
+        x: u32,
+        label: Option<String>,
+        tags: Vec<&'static str>,
+        on: bool,
     }
 
-    #[derive(Serialize)]
-    #[serde(tag = "kind", rename_all = "snake_case")]
-    enum Tagged {
-        A { n: u32, s: String },
-        B,
-    }
+    crate::json_object!(Point, |s| "x": s.x, "label"?: s.label, "tags"?: s.tags, "on"?: s.on);
 
-    #[derive(Serialize)]
-    enum Plain {
-        Unit,
-        New(i64),
-        Tuple(u8, bool),
-        Struct { x: Option<u16> },
-    }
-
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
     struct Outer {
-        some_field: Vec<Plain>,
-        #[serde(flatten)]
-        inner: Inner,
-        map: BTreeMap<u32, &'static str>,
-        raw: Json,
-        none: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        skipped: Option<u8>,
+        point: Point,
+        n: i64,
     }
 
-    #[derive(Serialize)]
-    struct Inner {
-        escapes: &'static str,
-        unit: (),
-        chars: [char; 2],
+    crate::json_object!(Outer, |s| "n": s.n, ..s.point, "again": s.point);
+
+    #[test]
+    fn members_are_written_in_order_with_omissions_and_inlined_fields() {
+        let p = Point { x: 1, label: None, tags: vec![], on: false };
+        assert_eq!(text(&p), r#"{"x":1}"#);
+        let p = Point { x: 0, label: Some("a\"\\\n\u{1}é".into()), tags: vec!["t", "u"], on: true };
+        assert_eq!(text(&p), r#"{"x":0,"label":"a\"\\\n\u0001é","tags":["t","u"],"on":true}"#);
+        let o = Outer { point: Point { x: 2, label: None, tags: vec![], on: true }, n: -5 };
+        assert_eq!(text(&o), r#"{"n":-5,"x":2,"on":true,"again":{"x":2,"on":true}}"#);
     }
 
     #[test]
-    fn writes_what_serde_json_writes() {
-        same(&Tagged::A { n: 7, s: "x".into() });
-        same(&Tagged::B);
-        same(&vec![Plain::Unit, Plain::New(-42), Plain::Tuple(255, true), Plain::Struct { x: None }]);
-        same(&Outer {
-            some_field: vec![Plain::Struct { x: Some(65535) }],
-            inner: Inner { escapes: "\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}/é€😀", unit: (), chars: ['"', 'z'] },
-            map: [(1, "one"), (20, "twenty")].into_iter().collect(),
-            raw: Json::from_text(r#"{"a": [1, 2.5, "x"]}"#).unwrap(),
-            none: None,
-            skipped: None,
-        });
-        same(&(u64::MAX, i64::MIN, 0u8, "", Vec::<u8>::new()));
-        same(&serde_bytes_like(b"bytes"));
-    }
-
-    #[test]
-    fn client_frames_are_written_exactly_as_serde_json_writes_them() {
-        let frames = [
-            r#"{"type":"hello","protocol":1,"client":"page \"1\"","token":"t"}"#,
-            r#"{"type":"subscribe","id":"i-1","topics":["a","b.*"],"since":{"epoch":"e","seq":7}}"#,
-            r#"{"type":"publish","id":3,"topic":"t","data":{"nested":[1,2,{"x":null}]}}"#,
-            r#"{"type":"send","id":"s","to":"bob","message_type":"note","content":"\u0001","priority":"high","expires_in_ms":5}"#,
-            r#"{"type":"ping","id":"hb-1"}"#,
-        ];
-        for text in frames {
-            let frame: ClientFrame = crate::protocol::decode_client(text).expect(text);
-            same(&frame);
-            assert_eq!(frame.to_json(), serde_json::to_string(&frame).unwrap());
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let every_ascii: String = (0..128u8).map(char::from).collect();
+        for s in [every_ascii.as_str(), "", "é€😀\u{0}x\u{1f}", "\"\"", "plain"] {
+            assert_eq!(text(&s), serde_json::to_string(s).unwrap());
         }
-        same(&Id::Num(9));
     }
 
     #[test]
-    fn floats_are_the_callers_and_non_finite_ones_are_null() {
-        struct Fixed;
-        impl Floats for Fixed {
-            fn write(_: f64, out: &mut String) {
-                out.push_str("1.5");
-            }
+    fn containers_and_numbers() {
+        assert_eq!(text(&(u64::MAX, i64::MIN, "")), format!("[{},{},\"\"]", u64::MAX, i64::MIN));
+        assert_eq!(text(&Vec::<Vec<u8>>::from([vec![], vec![7]])), "[[],[7]]");
+        assert_eq!(text(&[Some(1u8), None]), "[1,null]");
+    }
+
+    #[test]
+    fn floats_are_the_writers_and_non_finite_ones_are_null() {
+        fn fixed(_: f64, out: &mut String) {
+            out.push_str("1.5");
         }
-        assert_eq!(to_string::<Fixed, _>(&[0.1, f64::NAN, f64::INFINITY]), "[1.5,null,null]");
-        assert_eq!(to_string::<RustFloats, _>(&[0.1, 43.25, -2.0]), "[0.1,43.25,-2]");
+        assert_eq!(to_text(&[0.1, f64::NAN, f64::INFINITY, f64::NEG_INFINITY], fixed), "[1.5,null,null,null]");
+        assert_eq!(text(&[0.1, 43.25, -2.0]), "[0.1,43.25,-2]");
+        assert_eq!(to_text(&[1.0], no_floats), "[null]");
     }
 }

@@ -52,6 +52,10 @@ pub struct Moved {
     pub to: String,
 }
 
+crate::json_object!(NodeSnapshot, |s| "url": s.url, "current": s.current, "breaker": s.breaker);
+
+crate::json_object!(Moved, |s| "from": s.from, "to": s.to);
+
 #[derive(Debug, Clone)]
 struct Node {
     url: String,

@@ -133,6 +133,48 @@ pub struct TabsSnapshot {
     pub count: u32,
 }
 
+crate::json_names!(SocketState {
+    Stopped: "stopped",
+    Connecting: "connecting",
+    Open: "open",
+    Reconnecting: "reconnecting",
+});
+
+crate::json_object!(SocketSnapshot, |s|
+    "state": s.state,
+    "url": s.url,
+    "connectedSince"?: s.connected_since,
+    "reconnects": s.reconnects,
+    "outbox": s.outbox,
+    "outboxLimit": s.outbox_limit,
+    "lastError"?: s.last_error,
+    "position"?: s.position,
+    "resets": s.resets,
+);
+
+crate::json_object!(WebMcpSnapshot, |s| "available": s.available, "provider"?: s.provider, "tools": s.tools);
+
+crate::json_names!(WebMcpProvider { Native: "native", Navigator: "navigator", Polyfill: "polyfill" });
+
+crate::json_object!(BridgeReport, |s|
+    "bridgeId": s.bridge_id,
+    "instance": s.instance,
+    "seq": s.seq,
+    "ts": s.ts,
+    "version": s.version,
+    "page"?: s.page,
+    "uptimeMs": s.uptime_ms,
+    "health": s.health,
+    "breakers": s.breakers,
+    "retry": s.retry,
+    "sockets": s.sockets,
+    "nodes"?: s.nodes,
+    "webmcp"?: s.webmcp,
+    "tabs"?: s.tabs,
+);
+
+crate::json_object!(TabsSnapshot, |s| "tab": s.tab, "role": s.role, "leader"?: s.leader, "count": s.count);
+
 #[cfg(test)]
 mod tests {
     use super::*;

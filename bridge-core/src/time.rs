@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Millis(pub u64);
 
+impl crate::json::ToJson for Millis {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.unsigned(self.0);
+    }
+}
+
 impl Millis {
     /// The clock's origin.
     pub const ZERO: Millis = Millis(0);
@@ -42,6 +48,15 @@ impl Sub<Duration> for Millis {
     type Output = Millis;
     fn sub(self, rhs: Duration) -> Millis {
         Millis(self.0.saturating_sub(duration_ms(rhs)))
+    }
+}
+
+/// Whole milliseconds, as [`serde_ms`] writes it (durations on the wire are ms);
+/// one copy of the conversion for every duration written.
+impl crate::json::ToJson for Duration {
+    #[inline(never)]
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.unsigned(duration_ms(*self));
     }
 }
 

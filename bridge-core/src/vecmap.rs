@@ -194,6 +194,18 @@ impl<K: Ord + Borrow<Q>, V, Q: Ord + ?Sized> std::ops::Index<&Q> for VecMap<K, V
     }
 }
 
+/// An object, its keys in order.
+impl<K: AsRef<str>, V: crate::json::ToJson> crate::json::ToJson for VecMap<K, V> {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.open_object();
+        for (k, v) in &self.entries {
+            out.key(k.as_ref());
+            v.write_json(out);
+        }
+        out.close_object();
+    }
+}
+
 impl<K: Serialize, V: Serialize> Serialize for VecMap<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.entries.iter().map(|(k, v)| (k, v)))

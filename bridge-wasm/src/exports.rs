@@ -115,7 +115,7 @@ fn give(s: Option<String>) {
     });
 }
 
-fn give_json<T: serde::Serialize + ?Sized>(value: &T) {
+fn give_json(value: &dyn bridge_core::json::ToJson) {
     give(Some(crate::state::json(value)));
 }
 

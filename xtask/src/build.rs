@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use crate::setup::Tools;
 use crate::steps::{output, root, run_cmd};
 
-/// The most the files a page loads may weigh together, gzip -9: `cargo xtask test`
-/// fails above it. A ratchet: today's size rounded up, lowered as the package shrinks,
-/// so no change makes it heavier unnoticed.
-pub(crate) const MAX_GZIP_BYTES: u64 = 64_000;
+/// The most the files a page loads may weigh together, gzip -9 (issue 11's bound):
+/// `cargo xtask test` fails above it.
+pub(crate) const MAX_GZIP_BYTES: u64 = 60_000;
 
-/// What the package should weigh, gzip -9 (issue 11); the bound comes down to it.
-pub(crate) const GOAL_GZIP_BYTES: u64 = 60_000;
+/// What the package could weigh, gzip -9 (issue 11's stretch); the bound comes down
+/// toward it as the package shrinks.
+pub(crate) const GOAL_GZIP_BYTES: u64 = 40_000;
 
 /// Flags for the module's build, std included (`-Zbuild-std`):
 /// - `panic=immediate-abort`: a panic traps at once, so no panic message is ever

@@ -207,6 +207,62 @@ pub struct TimeInStates {
     pub forced_open: u64,
 }
 
+impl crate::json::ToJson for BreakerState {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.str(self.as_str());
+    }
+}
+
+crate::json_names!(TransitionReason {
+    ConsecutiveFailures: "consecutive_failures",
+    FailureRate: "failure_rate",
+    ResetTimeout: "reset_timeout",
+    TrialsSucceeded: "trials_succeeded",
+    TrialFailed: "trial_failed",
+    ManualReset: "manual_reset",
+    ManualIsolate: "manual_isolate",
+});
+
+crate::json_object!(Transition, |s|
+    "seq": s.seq,
+    "from": s.from,
+    "to": s.to,
+    "at": s.at,
+    "reason": s.reason,
+    "detail": s.detail,
+);
+
+crate::json_object!(BreakerTotals, |s|
+    "successes": s.successes,
+    "failures": s.failures,
+    "rejections": s.rejections,
+    "openCount": s.open_count,
+    "trips": s.trips,
+);
+
+crate::json_object!(BreakerSnapshot, |s|
+    "name": s.name,
+    "state": s.state,
+    "since": s.since,
+    "timeInStateMs": s.time_in_state_ms,
+    "consecutiveFailures": s.consecutive_failures,
+    "halfOpenInFlight": s.half_open_in_flight,
+    "retryAt"?: s.retry_at,
+    ..s.totals,
+    "lastOpenDurationMs": s.last_open_duration_ms,
+    "timeInStatesMs": s.time_in_states_ms,
+    "rateWindow"?: s.rate_window,
+    "config": s.config,
+    "transitions": s.transitions,
+);
+
+crate::json_object!(TimeInStates, |s|
+    "closed": s.closed,
+    "open": s.open,
+    "halfOpen": s.half_open,
+    "forcedOpen": s.forced_open,
+);
+
 /// One circuit breaker. See the module docs.
 #[derive(Debug, Clone)]
 pub struct CircuitBreaker {

@@ -53,6 +53,16 @@ pub struct FailureRateTrigger {
     pub threshold: f64,
 }
 
+crate::json_object!(BreakerConfig, |s|
+    "failureThreshold": s.failure_threshold,
+    "resetTimeoutMs": s.reset_timeout,
+    "halfOpenMaxCalls": s.half_open_max_calls,
+    "successThreshold": s.success_threshold,
+    "failureRate": s.failure_rate,
+);
+
+crate::json_object!(FailureRateTrigger, |s| "window": s.window, "minCalls": s.min_calls, "threshold": s.threshold);
+
 fn d_failure_threshold() -> u32 {
     DEFAULT_FAILURE_THRESHOLD
 }

@@ -53,6 +53,15 @@ pub struct LatencySummary {
     pub max_ms: f64,
 }
 
+crate::json_object!(LatencySummary, |s|
+    "count": s.count,
+    "p50Ms": s.p50_ms,
+    "p90Ms": s.p90_ms,
+    "p99Ms": s.p99_ms,
+    "meanMs": s.mean_ms,
+    "maxMs": s.max_ms,
+);
+
 fn bucket_of(us: u64) -> usize {
     if us < SUB as u64 {
         return us as usize;

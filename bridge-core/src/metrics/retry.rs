@@ -89,6 +89,28 @@ pub struct RetryMetricsSnapshot {
     pub operations: VecMap<String, OperationSnapshot>,
 }
 
+crate::json_object!(OperationSnapshot, |s|
+    "calls": s.calls,
+    "attempts": s.attempts,
+    "successes": s.successes,
+    "failures": s.failures,
+    "retries": s.retries,
+    "totalDelayMs": s.total_delay_ms,
+    "successRate": s.success_rate,
+    "outcomes": s.outcomes,
+    "latency": s.latency,
+    "lastError"?: s.last_error,
+);
+
+crate::json_object!(RetryMetricsSnapshot, |s|
+    "totalRetries": s.total_retries,
+    "successfulRetries": s.successful_retries,
+    "failedRetries": s.failed_retries,
+    "successRate": s.success_rate,
+    "latency": s.latency,
+    "operations": s.operations,
+);
+
 fn rate(successes: u64, calls: u64) -> f64 {
     if calls == 0 { 1.0 } else { successes as f64 / calls as f64 }
 }

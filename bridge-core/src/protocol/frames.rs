@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::ErrorCode;
 use super::json::Json;
+use crate::json::{Fields, Out, ToJson};
 
 /// A request id chosen by the client: a string or a non-negative integer,
 /// echoed back exactly in the `ack` or `error` that answers it.
@@ -311,7 +312,74 @@ impl ClientFrame {
 
     /// The frame as JSON text.
     pub fn to_json(&self) -> String {
-        crate::json::to_string::<crate::json::RustFloats, _>(self)
+        crate::json::to_text(self, crate::json::no_floats)
+    }
+}
+
+/// Untagged: the number or the string.
+impl ToJson for Id {
+    fn write_json(&self, out: &mut Out) {
+        match self {
+            Id::Num(n) => out.unsigned(*n),
+            Id::Str(s) => out.str(s),
+        }
+    }
+}
+
+crate::json_object!(Position, |s| "epoch": s.epoch, "seq": s.seq);
+crate::json_names!(Priority { Low: "low", Normal: "normal", High: "high" });
+crate::json_object!(Hello, |s| "protocol": s.protocol, "client": s.client, "token"?: s.token);
+crate::json_object!(Ping, |s| "id": s.id);
+crate::json_object!(Subscribe, |s| "id": s.id, "topics": s.topics, "since"?: s.since);
+crate::json_object!(Unsubscribe, |s| "id": s.id, "topics": s.topics);
+crate::json_object!(Publish, |s| "id": s.id, "topic": s.topic, "data": s.data);
+crate::json_object!(Handle, |s| "id": s.id, "actions": s.actions);
+crate::json_object!(Request, |s|
+    "id": s.id,
+    "action": s.action,
+    "params"?: s.params,
+    "timeout_ms"?: s.timeout_ms,
+);
+crate::json_object!(ResponseError, |s| "code": s.code, "message": s.message);
+crate::json_object!(Response, |s| "id": s.id, "ok": s.ok, "result"?: s.result, "error"?: s.error);
+crate::json_object!(Register, |s|
+    "id": s.id,
+    "agent": s.agent,
+    "capabilities"?: s.capabilities,
+    "presence"?: s.presence,
+    "takeover"?: s.takeover,
+);
+crate::json_object!(Send, |s|
+    "id": s.id,
+    "to": s.to,
+    "message_type": s.message_type,
+    "content": s.content,
+    "priority"?: s.priority,
+    "expires_in_ms"?: s.expires_in_ms,
+);
+crate::json_object!(MessageAck, |s| "id": s.id, "from": s.from);
+crate::json_object!(Broadcast, |s| "id": s.id, "message_type": s.message_type, "content": s.content);
+crate::json_object!(Discover, |s| "id": s.id, "capability"?: s.capability);
+
+/// Tagged by `type`, as serde writes it.
+impl ToJson for ClientFrame {
+    fn write_json(&self, out: &mut Out) {
+        let fields: &dyn Fields = match self {
+            ClientFrame::Hello(f) => f,
+            ClientFrame::Ping(f) => f,
+            ClientFrame::Subscribe(f) => f,
+            ClientFrame::Unsubscribe(f) => f,
+            ClientFrame::Publish(f) => f,
+            ClientFrame::Handle(f) => f,
+            ClientFrame::Request(f) => f,
+            ClientFrame::Response(f) => f,
+            ClientFrame::Register(f) => f,
+            ClientFrame::Send(f) => f,
+            ClientFrame::Ack(f) => f,
+            ClientFrame::Broadcast(f) => f,
+            ClientFrame::Discover(f) => f,
+        };
+        out.tagged("type", self.kind(), fields);
     }
 }
 

@@ -61,6 +61,12 @@ impl Serialize for Json {
     }
 }
 
+impl crate::json::ToJson for Json {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.raw(self.get());
+    }
+}
+
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Box::<RawValue>::deserialize(d).map(Json)

@@ -78,6 +78,44 @@ pub enum Failure {
     },
 }
 
+/// Tagged by `kind`, as serde writes it.
+impl crate::json::ToJson for Failure {
+    fn write_json(&self, out: &mut crate::json::Out) {
+        out.open_object();
+        crate::json::Fields::write_fields(self, out);
+        out.close_object();
+    }
+}
+
+impl crate::json::Fields for Failure {
+    fn write_fields(&self, out: &mut crate::json::Out) {
+        use crate::json_fields;
+        match self {
+            Failure::Network { message } => json_fields!(out; "kind": "network", "message": message),
+            Failure::Timeout { after_ms } => json_fields!(out; "kind": "timeout", "after_ms": after_ms),
+            Failure::Http { status, retry_after_ms } => {
+                json_fields!(out; "kind": "http", "status": status, "retry_after_ms"?: retry_after_ms)
+            }
+            Failure::SocketClosed { code, reason } => {
+                json_fields!(out; "kind": "socket_closed", "code": code, "reason": reason)
+            }
+            Failure::Server { code, message, retryable, retry_after_ms } => json_fields!(out;
+                "kind": "server",
+                "code": code,
+                "message": message,
+                "retryable": retryable,
+                "retry_after_ms"?: retry_after_ms,
+            ),
+            Failure::Auth { message } => json_fields!(out; "kind": "auth", "message": message),
+            Failure::Protocol { message } => json_fields!(out; "kind": "protocol", "message": message),
+            Failure::Validation { message } => json_fields!(out; "kind": "validation", "message": message),
+            Failure::Other { message, retryable } => {
+                json_fields!(out; "kind": "other", "message": message, "retryable": retryable)
+            }
+        }
+    }
+}
+
 /// Whether a failure is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

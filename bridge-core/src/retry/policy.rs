@@ -361,6 +361,17 @@ impl PolicySet {
     }
 }
 
+crate::json_object!(RetryPolicy, |s|
+    "maxRetries": s.max_retries,
+    "baseDelayMs": s.base_delay,
+    "maxDelayMs": s.max_delay,
+    "jitter": s.jitter,
+    "deadlineMs": s.deadline,
+    "attemptTimeoutMs": s.attempt_timeout,
+);
+
+crate::json_object!(PolicySet, |s| "default": s.default, "named": s.named);
+
 /// Serde for `Option<Duration>` as milliseconds, `null` for none.
 mod serde_opt_ms {
     use std::time::Duration;

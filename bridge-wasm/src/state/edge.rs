@@ -28,21 +28,17 @@ impl Drop for Value {
 
 /// Floats written by the engine (no float printer in the module; `JSON.parse` reads them back exactly).
 #[cfg(target_arch = "wasm32")]
-pub(crate) struct JsFloats;
-
-#[cfg(target_arch = "wasm32")]
-impl bridge_core::json::Floats for JsFloats {
-    fn write(x: f64, out: &mut String) {
-        let mut text = [0u8; 32];
-        let n = number(x, text.as_mut_ptr()).min(32);
-        out.extend(text[..n].iter().map(|b| char::from(*b)));
-    }
+fn js_floats(x: f64, out: &mut String) {
+    let mut text = [0u8; 32];
+    let n = number(x, text.as_mut_ptr()).min(32);
+    out.extend(text[..n].iter().map(|b| char::from(*b)));
 }
 
+/// Natively (the unit tests) there is no engine: Rust prints the floats.
 #[cfg(not(target_arch = "wasm32"))]
-type JsFloats = bridge_core::json::RustFloats;
+use bridge_core::json::rust_floats as js_floats;
 
 /// `value` as JSON text for the driver's `JSON.parse`.
-pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    bridge_core::json::to_string::<JsFloats, T>(value)
+pub(crate) fn json(value: &dyn bridge_core::json::ToJson) -> String {
+    bridge_core::json::to_text(value, js_floats)
 }

@@ -18,7 +18,6 @@ use bridge_core::retry::operation::Operation;
 use bridge_core::retry::{BudgetConfig, Failure, RetryBudget, RetryError};
 use bridge_core::time::{Millis, duration_ms};
 use bridge_core::vecmap::VecMap;
-use serde::Serialize;
 
 use super::edge::json;
 use super::failure::failure_code;
@@ -105,35 +104,42 @@ impl Guard for ToolGuard<'_> {
 }
 
 /// How a run ended, for the driver: what `end` returns as JSON.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Ended {
     /// A breaker changed state during the run.
     moved: bool,
     /// The outcome's code when it failed (`retries_exhausted`, `circuit_open`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
     attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     retry_in_ms: Option<u64>,
     /// The last attempt's failure: its code (`network`, `http`, ...), description, status.
-    #[serde(skip_serializing_if = "Option::is_none")]
     last: Option<Last>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
+bridge_core::json_object!(Ended, |s|
+    "moved": s.moved,
+    "code"?: s.code,
+    "message"?: s.message,
+    "attempts": s.attempts,
+    "retryInMs"?: s.retry_in_ms,
+    "last"?: s.last,
+);
+
 struct Last {
     code: &'static str,
     message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     server_code: Option<String>,
     transient: bool,
 }
+
+bridge_core::json_object!(Last, |s|
+    "code": s.code,
+    "message": s.message,
+    "status"?: s.status,
+    "serverCode"?: s.server_code,
+    "transient": s.transient,
+);
 
 fn ms(v: f64) -> Millis {
     Millis(v as u64)
@@ -338,5 +344,40 @@ impl Core {
     /// Opens breaker `name` at `now` until it is reset; false if there is none.
     pub fn isolate_breaker(&mut self, name: &str, now: f64) -> bool {
         self.breakers.get_mut(name).map(|b| b.isolate(ms(now))).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts serde wrote for these before `Ended` had its own writer.
+    #[test]
+    fn an_end_is_written_as_before() {
+        let last = Last {
+            code: "http",
+            message: "HTTP 503".into(),
+            status: Some(503),
+            server_code: Some("busy".into()),
+            transient: true,
+        };
+        let full = Ended {
+            moved: true,
+            code: Some("retries_exhausted"),
+            message: Some("gave \"up\"\n".into()),
+            attempts: 3,
+            retry_in_ms: Some(4900),
+            last: Some(last),
+        };
+        assert_eq!(
+            json(&full),
+            r#"{"moved":true,"code":"retries_exhausted","message":"gave \"up\"\n","attempts":3,"retryInMs":4900,"last":{"code":"http","message":"HTTP 503","status":503,"serverCode":"busy","transient":true}}"#
+        );
+        let last = Last { code: "network", message: String::new(), status: None, server_code: None, transient: false };
+        let bare = Ended { moved: false, code: None, message: None, attempts: 1, retry_in_ms: None, last: Some(last) };
+        assert_eq!(
+            json(&bare),
+            r#"{"moved":false,"attempts":1,"last":{"code":"network","message":"","transient":false}}"#
+        );
     }
 }
