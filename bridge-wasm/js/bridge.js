@@ -203,6 +203,7 @@ export class Bridge {
   registerTool(descriptor, options) {
     const b = this.#b;
     checkDescriptor(descriptor);
+    // Applying the policy is what checks it (bridge-core's rules), so a wrong one registers nothing.
     try {
       const o = Obj.at(options?.policy, "options.policy");
       if (o) readPolicy(b.core, o, descriptor.name, "options.policy: ")();

@@ -53,7 +53,7 @@ export class Bridge {
   broadcast(messageType: string, content: unknown): Promise<{ type: "ack"; recipients: number }>;
   /** Calls `callback(message)` for each agent message; acknowledged after the callback returns (or its promise resolves). */
   onMessage(callback: (message: AgentMessage) => void | Promise<void>): void;
-  /** `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker. `options.signal` cancels every attempt. */
+  /** `fetch(url, init)` under the `fetch` policy (or `options.tool`'s) and the origin's breaker. `init.signal` or `options.signal` cancels every attempt. */
   fetch(url: string, init?: RequestInit, options?: FetchOptions): Promise<Response>;
   /** Runs `fn` (sync or async; it gets `{attempt}`) under tool `tool`'s policy and breaker. */
   call<T>(tool: string, fn: (context: { attempt: number; timeoutMs?: number }) => T | Promise<T>): Promise<T>;
@@ -287,7 +287,8 @@ export interface Prompt { prompt: string; model?: string; temperature?: number; 
  * Every failure the bridge reports is an Error with a stable `code`. Outcomes of retried
  * operations: circuit_open, retries_exhausted, deadline_exceeded, permanent, cancelled,
  * retry_budget_exhausted. The bridge's own: invalid_argument, invalid_config, not_configured,
- * not_found, limit_exceeded, report_failed, handler_error, outbox_full, stopped, leader_changed.
+ * not_found, limit_exceeded, report_failed, handler_error, outbox_full, stopped, leader_changed,
+ * webmcp_failed.
  */
 export interface BridgeError extends Error {
   code: string;

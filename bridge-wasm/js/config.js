@@ -261,7 +261,8 @@ export function readConfig(core, config, { origin, storedId, storeId, newId }) {
     let bridgeId = c.string("bridgeId");
     if (bridgeId === undefined) {
       bridgeId = storedId();
-      if (bridgeId === null || bridgeId === undefined) {
+      // A kept id that is not one (another script's, an edited one) is replaced: it is not the page's config.
+      if (typeof bridgeId !== "string" || core.check("agent", bridgeId) !== undefined) {
         bridgeId = newId();
         storeId(bridgeId);
       }

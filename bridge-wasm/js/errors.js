@@ -22,6 +22,8 @@ export const Code = Object.freeze({
   Stopped: "stopped",
   /** The tab that led the shared connection stepped down (retried through the new one). */
   LeaderChanged: "leader_changed",
+  /** The page's WebMCP provider refused to register a tool. */
+  WebMcpFailed: "webmcp_failed",
 });
 
 const OWN = new Set(Object.values(Code));

@@ -9,6 +9,7 @@
 // (instance, seq).
 
 import { failedAttempt, httpFailure, messageOf, warn } from "./errors.js";
+import { quickGet } from "./fetch.js";
 import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
 import { modelContext } from "./webmcp.js";
 import { now, race, sleep } from "./platform.js";
@@ -21,29 +22,20 @@ const PROBE_TIMEOUT_MS = 5000;
 /** Changes arriving together are reported together. */
 const REPORT_COALESCE_MS = 100;
 
-/** A plain GET with a timeout: probes bypass breakers and retries (they measure, they do not protect). */
+/** A GET answered whole within the probe timeout, or thrown with why not. */
 async function probe(url) {
-  const controller = new AbortController();
-  const started = now();
-  const r = await race(fetch(url, { signal: controller.signal, cache: "no-store" }), sleep(PROBE_TIMEOUT_MS));
-  if (r.index === 1) {
-    controller.abort();
-    throw new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`);
-  }
-  if ("error" in r) throw new Error(messageOf(r.error));
-  return [r.value, now() - started];
+  const a = await quickGet(url, PROBE_TIMEOUT_MS);
+  if (a.timedOut) throw new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`);
+  if (a.error) throw new Error(messageOf(a.error));
+  return a;
 }
 
 async function checkBackend(bridge) {
   try {
-    const [r, ms] = await probe(`${bridge.backends.url()}/readyz`);
-    let body = null;
-    try {
-      body = await r.json();
-    } catch {}
-    if (r.status === 200 && body?.status === "pass") return ["pass", "", ms];
-    if (r.status === 200) return ["warn", `readyz: ${body === null ? "" : JSON.stringify(body)}`, ms];
-    return ["fail", `readyz answered HTTP ${r.status}`, ms];
+    const { status, body, ms } = await probe(`${bridge.backends.url()}/readyz`);
+    if (status === 200 && body?.status === "pass") return ["pass", "", ms];
+    if (status === 200) return ["warn", `readyz: ${body === null ? "" : JSON.stringify(body)}`, ms];
+    return ["fail", `readyz answered HTTP ${status}`, ms];
   } catch (e) {
     return ["fail", `backend unreachable: ${e.message}`, undefined];
   }
@@ -67,9 +59,9 @@ async function checkLlm(bridge) {
   const node = bridge.backends.url();
   const url = endpoint === `${node}/api/llm/chat/completions` ? `${node}/api/llm/health` : endpoint;
   try {
-    const [r, ms] = await probe(url);
-    if (r.status < 500) return ["pass", "", ms];
-    return ["fail", `LLM endpoint answered HTTP ${r.status}`, ms];
+    const { status, ms } = await probe(url);
+    if (status < 500) return ["pass", "", ms];
+    return ["fail", `LLM endpoint answered HTTP ${status}`, ms];
   } catch (e) {
     return ["fail", `LLM endpoint unreachable: ${e.message}`, undefined];
   }

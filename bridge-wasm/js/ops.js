@@ -32,11 +32,17 @@ function check(bridge, rule, value, prefix = "") {
   if (problem !== undefined) throw invalid(prefix + problem);
 }
 
-/** JSON text of `value` (`undefined` becomes `null`). */
-function json(value) {
+/** JSON text of `value` (`undefined` becomes `null`); `invalid_argument` naming `what` when it has none. */
+function json(value, what) {
   if (value === undefined) return "null";
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new Error("the value cannot be expressed as JSON");
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    // A BigInt, a cycle, or a toJSON that throws.
+    throw invalid(`${what}: cannot be sent as JSON: ${e?.message ?? e}`);
+  }
+  if (text === undefined) throw invalid(`${what}: cannot be sent as JSON (a ${typeof value})`);
   return text;
 }
 
@@ -71,7 +77,7 @@ export function readMessage(bridge, v) {
   const messageType = text("messageType", "message_type");
   if (messageType === undefined) throw invalid("sendA2A: `messageType` is required");
   check(bridge, "label:messageType", messageType, "sendA2A: ");
-  const content = json(v.content ?? null);
+  const content = json(v.content ?? null, "sendA2A: content");
   const priority = text("priority", "priority");
   if (priority !== undefined && !["low", "normal", "high"].includes(priority)) {
     throw invalid(`sendA2A: priority must be low, normal or high, got "${priority}"`);
@@ -110,7 +116,7 @@ export async function discover(bridge, capability) {
 export async function broadcast(bridge, messageType, content) {
   const socket = bridge.socket("agents");
   check(bridge, "label:message_type", messageType);
-  const body = json(content);
+  const body = json(content, "broadcast: content");
   return bridge.socketRequest(
     socket,
     BROADCAST,
@@ -124,7 +130,7 @@ export async function broadcast(bridge, messageType, content) {
 export async function request(bridge, tool, action, params, timeoutMs) {
   const socket = bridge.socket("evolution");
   check(bridge, "topic", action);
-  const p = params === undefined || params === null ? undefined : json(params);
+  const p = params === undefined || params === null ? undefined : json(params, "request: params");
   const reply = await bridge.socketRequest(socket, tool, policyFor(bridge.core, tool), true, (id) => {
     let f = `{"type":"request","id":${quote(id)},"action":${quote(action)}`;
     if (p !== undefined) f += `,"params":${p}`;

@@ -65,14 +65,14 @@ export function sleep(ms) {
   return p;
 }
 
-/** Resolves when `signal` aborts (at once if it has); cancellable. */
-export function whenAborted(signal) {
+/** Resolves when one of `signals` aborts (at once if one has); cancellable. */
+export function whenAborted(...signals) {
   let listener;
   const p = new Promise((resolve) => {
     listener = resolve;
-    signal.aborted ? resolve() : signal.addEventListener("abort", listener);
+    for (const s of signals) s.aborted ? resolve() : s.addEventListener("abort", listener);
   });
-  p.cancel = () => signal.removeEventListener("abort", listener);
+  p.cancel = () => signals.forEach((s) => s.removeEventListener("abort", listener));
   return p;
 }
 

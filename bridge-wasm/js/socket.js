@@ -14,6 +14,7 @@
 
 import { Code, atHand, failedAttempt, httpFailure, isOwnCode, localRefusal, messageOf, warn } from "./errors.js";
 import { OFFLINE, online, pause, untilOffline, untilOnline } from "./lifecycle.js";
+import { quickGet } from "./fetch.js";
 import { Mailbox, Signal, now, race, sleep, whenAborted } from "./platform.js";
 import { run } from "./retry.js";
 
@@ -354,7 +355,7 @@ export class Socket {
     try {
       const first = await next();
       // A browser is not told why an upgrade failed: ask the node.
-      if (first.closed) throw failedAttempt(await this.#whyNotOpen(url, first.closed));
+      if (first.closed) throw failedAttempt(await this.#whyNotOpen(url, first.closed, signal));
       if (!first.open) throw failedAttempt({ kind: "network", message: "the socket failed to open" });
       try {
         conn.send(this.core.opened(this.k));
@@ -389,20 +390,13 @@ export class Socket {
    * (`too_many_handshakes` with the turn to come back at, a full node, a foreign origin...),
    * that it does not answer, or `otherwise` when it would admit the connection.
    */
-  async #whyNotOpen(url, otherwise) {
-    const controller = new AbortController();
-    const r = await race(fetch(url.replace("ws", "http"), { cache: "no-store", signal: controller.signal }), sleep(3000));
-    if (r.index === 1) {
-      controller.abort();
-      return { kind: "timeout", after_ms: 3000 };
-    }
-    if ("error" in r) return { kind: "network", message: `the node does not answer: ${messageOf(r.error)}` };
-    const response = r.value;
+  async #whyNotOpen(url, otherwise, signal) {
+    const a = await quickGet(url.replace("ws", "http"), 3000, signal);
+    if (a.cancelled) throw abandoned();
+    if (a.timedOut) return { kind: "timeout", after_ms: 3000 };
+    if (a.error) return { kind: "network", message: `the node does not answer: ${messageOf(a.error)}` };
+    const { response, body } = a;
     if (response.status === 426 || response.ok) return otherwise;
-    let body = null;
-    try {
-      body = await response.json();
-    } catch {}
     if (typeof body?.code === "string") {
       const f = { kind: "server", code: body.code, message: String(body.message ?? ""), retryable: body.retryable === true };
       if (typeof body.retry_after_ms === "number") f.retry_after_ms = body.retry_after_ms;

@@ -104,10 +104,15 @@ export class WebMcp {
     this.#names = [];
   }
 
-  /** Registers `name` with `execute(input, options)` on model context `mc`. */
+  /** Registers `name` with `execute(input, options)` on model context `mc`; `webmcp_failed` if it throws. */
   register(mc, name, description, inputSchema, execute) {
     this.#controller ??= new AbortController();
-    const returned = mc.registerTool({ name, description, inputSchema, execute }, { signal: this.#controller.signal });
+    let returned;
+    try {
+      returned = mc.registerTool({ name, description, inputSchema, execute }, { signal: this.#controller.signal });
+    } catch (e) {
+      throw codedError(Code.WebMcpFailed, `registering the WebMCP tool ${name} failed: ${messageOf(e)}`, e);
+    }
     if (typeof returned?.then === "function") returned.then(undefined, (e) => warn("registering a WebMCP tool failed", e));
     this.#names.push(name);
   }

@@ -6,6 +6,7 @@
 // local origin (PAGES_URL/overhead.html: it never starts a bridge), imports the
 // module from the backend and gives each bridge an explicit `backendUrl`. Only
 // the bridge's public JS API is used.
+import http from "node:http";
 import { test, expect } from "@playwright/test";
 import { backendUrl } from "./helpers.js";
 
@@ -330,29 +331,38 @@ test("fetch times out a hanging response", async ({ page }) => {
   expect(r.took, `two 200 ms attempts, took ${r.took} ms`).toBeLessThan(1500);
 });
 
-test("fetch is cancelled by the caller's signal", async ({ page }) => {
+test("fetch is cancelled by the caller's signal, in init as in plain fetch or in options", async ({ page }) => {
   const r = await page.evaluate(async () => {
     window.b = T.bridge({ sockets: [], report: false });
     await T.fault({ target: "echo", mode: "hang", duration_ms: 3000 });
-    const controller = new AbortController();
-    const p = b.fetch(`${T.backend}/api/demo/echo`, undefined, { signal: controller.signal });
-    await T.sleep(100);
-    const started = Date.now();
-    controller.abort();
-    let out;
-    try {
-      await p;
-      out = { resolved: true };
-    } catch (e) {
-      out = { code: e?.code ?? null };
-    }
-    out.took = Date.now() - started;
+    const cancelled = async (where) => {
+      const controller = new AbortController();
+      const p =
+        where === "init"
+          ? b.fetch(`${T.backend}/api/demo/echo`, { signal: controller.signal })
+          : b.fetch(`${T.backend}/api/demo/echo`, undefined, { signal: controller.signal });
+      await T.sleep(100);
+      const started = Date.now();
+      controller.abort();
+      let out;
+      try {
+        await p;
+        out = { resolved: true };
+      } catch (e) {
+        out = { code: e?.code ?? null };
+      }
+      out.took = Date.now() - started;
+      return out;
+    };
+    const out = { options: await cancelled("options"), init: await cancelled("init") };
     await T.http("DELETE", "/api/demo/faults");
     return out;
   });
-  expect(r.resolved, "cancelled").toBeUndefined();
-  expect(r.took).toBeLessThan(500);
-  expect(r.code).toBe("cancelled");
+  for (const where of ["options", "init"]) {
+    expect(r[where].resolved, `cancelled through ${where}`).toBeUndefined();
+    expect(r[where].took).toBeLessThan(500);
+    expect(r[where].code).toBe("cancelled");
+  }
 });
 
 test("sendA2A across a forced reconnect is delivered exactly once", async ({ page }) => {
@@ -654,6 +664,88 @@ test("call refuses a tool that is not a string and an fn that is not a function,
   expect(r.metrics, "nothing ran, nothing retried").toBeNull();
 });
 
+test("content that cannot be sent as JSON is refused with invalid_argument, naming it", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const b = T.bridge({ report: false });
+    const cycle = {};
+    cycle.self = cycle;
+    const outcome = async (p) => {
+      try {
+        await p;
+        return "resolved";
+      } catch (e) {
+        return `${e.code} ${e.message}`;
+      }
+    };
+    return {
+      send: await outcome(b.sendA2A({ to: "bob", messageType: "note", content: { n: 1n } })),
+      broadcast: await outcome(b.broadcast("note", cycle)),
+      request: await outcome(b.request("evolve", () => 1)),
+      outbox: T.state(b).sockets.agents.outbox,
+    };
+  });
+  expect(r.send.startsWith("invalid_argument sendA2A: content: cannot be sent as JSON: "), r.send).toBe(true);
+  expect(r.broadcast.startsWith("invalid_argument broadcast: content: cannot be sent as JSON: "), r.broadcast).toBe(true);
+  expect(r.request).toBe("invalid_argument request: params: cannot be sent as JSON (a function)");
+  expect(r.outbox, "nothing waits to be sent").toBe(0);
+});
+
+test("a WebMCP provider that throws on register gives webmcp_failed, and the tool is not listed", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const refusal = new Error("no more tools");
+    Object.defineProperty(document, "modelContext", {
+      configurable: true,
+      value: {
+        registerTool() {
+          throw refusal;
+        },
+      },
+    });
+    const b = T.bridge({ sockets: [], report: false });
+    let out;
+    try {
+      b.registerTool({ name: "pageTool", execute: () => 1 });
+      out = { registered: true };
+    } catch (e) {
+      out = { code: e.code, message: e.message, cause: e.cause === refusal };
+    }
+    out.tools = b.state().webmcp.tools;
+    delete document.modelContext;
+    return out;
+  });
+  expect(r.code).toBe("webmcp_failed");
+  expect(r.message).toBe("registering the WebMCP tool pageTool failed: no more tools");
+  expect(r.cause, "the provider's error is the cause").toBe(true);
+  expect(r.tools).toEqual([]);
+});
+
+test("a backend whose readyz stalls mid-body fails its health check on time", async ({ page }) => {
+  // A node that sends the headers and the start of a body, then nothing: the probe's
+  // timeout (5 s) must cover the body, or the check would wait for ever.
+  const stalled = [];
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*" });
+    res.write('{"status":');
+    stalled.push(res);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}`;
+    const r = await page.evaluate(async (url) => {
+      const b = T.bridge({ backendUrl: url, sockets: [], report: false });
+      const started = Date.now();
+      const health = await b.checkHealth();
+      return { took: Date.now() - started, backend: health.components.backend };
+    }, url);
+    expect(r.backend.status).not.toBe("healthy");
+    expect(r.backend.detail).toBe("backend unreachable: no answer within 5000 ms");
+    expect(r.took).toBeLessThan(8000);
+  } finally {
+    for (const res of stalled) res.destroy();
+    server.close();
+  }
+});
+
 test("call's fast lane tells its successes in order, across batches", async ({ page }) => {
   // Two failures, ten successes, two failures: the successes (counted in the page and told
   // in batches) come between, so the breaker has 2 consecutive failures and stays closed.
@@ -859,11 +951,14 @@ test("config defaults and a kept id", async ({ page }) => {
     const b = new T.Bridge({});
     const again = new T.Bridge(undefined).id;
     const s = b.state();
-    return { id: b.id, kept: localStorage.getItem("bridge.id"), again, origin: location.origin, s };
+    localStorage.setItem("bridge.id", "not an id!");
+    const fresh = new T.Bridge({}).id;
+    return { id: b.id, kept: localStorage.getItem("bridge.id"), again, fresh, origin: location.origin, s };
   });
   expect(r.id.startsWith("b-"), r.id).toBe(true);
-  expect(r.kept, "kept in localStorage").toBe(r.id);
   expect(r.again, "the next bridge reuses it").toBe(r.id);
+  expect(r.fresh.startsWith("b-") && r.fresh !== r.id, `a kept id that is not one is replaced: ${r.fresh}`).toBe(true);
+  expect(r.kept, "and the new one kept").toBe(r.fresh);
   expect(r.s.sockets.evolution.url).toBe(`${r.origin.replace("http", "ws")}/evolution`);
   expect(r.s.sockets.evolution.outboxLimit).toBe(256);
   expect(r.s.policies.named.fetch.maxRetries).toBe(3);
