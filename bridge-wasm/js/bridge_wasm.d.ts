@@ -257,6 +257,8 @@ export interface BridgeState {
   /** The node talked to now. */
   node: string;
   liveTimers: number;
+  /** The page's values (parsed frames) the wasm module holds now, across every bridge: a count that only grows is a leak. */
+  heldValues: number;
   /** `navigator.onLine`: while false the bridge attempts nothing and charges no breaker. */
   online: boolean;
   /** Times the page came back from the back/forward cache (its sockets were closed, then resumed). */

@@ -20,6 +20,8 @@ const hold = (v) => {
   values[h] = v;
   return h;
 };
+/** How many values the module holds now (`state().heldValues`): a count that only grows is a leak. */
+export const heldValues = () => values.length - 1 - freed.length;
 
 const views = () => {
   if (!u8?.byteLength) (u8 = new Uint8Array(w.memory.buffer)), (dv = new DataView(w.memory.buffer));

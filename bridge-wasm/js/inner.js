@@ -2,7 +2,7 @@
 // health poller, the reporter and the WebMCP tools. Decisions are the wasm
 // module's (`Core`); this wires them to the page.
 
-import { Core, version } from "./core.js";
+import { Core, heldValues, version } from "./core.js";
 import { BRIDGE_ID_KEY, readConfig } from "./config.js";
 import { Code, atHand, codedError, localRefusal, warn } from "./errors.js";
 import { Events } from "./events.js";
@@ -187,6 +187,7 @@ export class Inner {
     const s = this.report(true);
     s.node = this.backends.url();
     s.liveTimers = liveTimers();
+    s.heldValues = heldValues();
     s.started = this.started;
     s.online = online();
     s.restored = this.page.restored;

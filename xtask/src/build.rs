@@ -80,11 +80,11 @@ pub(crate) fn wasm_pkg(tools: &Tools) -> Result<PkgSize, String> {
     }
     std::fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {}: {e}", pkg.display()))?;
     // `--converge` runs -Oz until it stops shrinking (300 B gzip more than one pass);
-    // `--strip-producers` and `--strip-debug`: names and custom sections no page needs.
+    // `--strip-*`: names and custom sections (producers, target features) no page needs.
     run_cmd(
         tools
             .command("wasm-opt")
-            .args(["-Oz", "--converge", "--strip-debug", "--strip-producers"])
+            .args(["-Oz", "--converge", "--strip-debug", "--strip-producers", "--strip-target-features"])
             .arg(&built)
             .arg("-o")
             .arg(pkg.join("bridge_wasm_bg.wasm")),

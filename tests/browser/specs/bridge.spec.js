@@ -189,9 +189,10 @@ test("subscribes and receives events in order", async ({ page }) => {
     return seqs;
   });
   await waitFor(page, "5 events", 5000, () => events.items.length === 5);
-  const got = await page.evaluate(() => ({ seqs: events.seqs(), items: events.items }));
+  const got = await page.evaluate(() => ({ seqs: events.seqs(), items: events.items, held: T.state(b).heldValues }));
   expect(got.seqs).toEqual(seqs);
   expect(got.items[4].data.i).toBe(4);
+  expect(got.held, "the module gave back every frame it was handed").toBe(0);
   await stop(page);
 });
 
