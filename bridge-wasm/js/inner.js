@@ -23,6 +23,8 @@ export class Inner {
   #serving = new Set();
   /** Page loads whose end this one waits for, to claim what they leave (a few tabs at most). */
   #watchedOwners = new Set();
+  /** A claim left orphans for want of room in an outbox: claim again when a request settles. */
+  #unclaimed = false;
   #startedAt = null;
   #reportSeq = 0;
   reportsSent = 0;
@@ -81,9 +83,14 @@ export class Inner {
     return this.#startedAt !== null;
   }
 
+  /** Socket `name` (`evolution`, `agents`), or null. */
+  #named(name) {
+    return name === "evolution" ? this.evolution : name === "agents" ? this.agents : null;
+  }
+
   /** Socket `name` (`evolution`, `agents`), or `not_configured`. */
   socket(name) {
-    const s = name === "evolution" ? this.evolution : this.agents;
+    const s = this.#named(name);
     if (!s) {
       const refusal = localRefusal(Code.NotConfigured, `this bridge has no ${name} socket (config.sockets)`);
       throw codedError(Code.NotConfigured, refusal.failure.message);
@@ -202,11 +209,10 @@ export class Inner {
   /** What another tab's message means here (see `share.js`). */
   #fromOtherTab(incoming) {
     if (incoming.frame) {
-      const s = incoming.frame.socket === "evolution" ? this.evolution : incoming.frame.socket === "agents" ? this.agents : null;
-      s?.onFrame(incoming.frame.text);
+      this.#named(incoming.frame.socket)?.onFrame(incoming.frame.text);
     } else if (incoming.request) {
       const { tab, socket: name, id, frame } = incoming.request;
-      const s = name === "evolution" ? this.evolution : name === "agents" ? this.agents : null;
+      const s = this.#named(name);
       if (!s) return this.share.reply(tab, id, { error: ["not_configured", `the leading tab has no ${name} socket`, false] });
       // Posted again after a leader change or a retry: the one in flight answers it.
       if (this.#serving.has(id)) return;
@@ -272,6 +278,7 @@ export class Inner {
       return await this.#runRequest(socket, tool, policy, id, frame);
     } finally {
       if (kept) this.persist.forget(id);
+      this.#freed();
     }
   }
 
@@ -288,12 +295,14 @@ export class Inner {
    * may hold its lock a moment longer than it takes the new one to start).
    */
   async #claimAndRecover() {
+    if (!this.started) return;
     let claim;
     try {
-      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance);
+      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance, (name) => this.#room(name));
     } catch (e) {
       return warn("reading the kept outbox failed", e);
     }
+    if (claim.left) this.#unclaimed = true;
     this.#recover(claim.claimed, claim.expired);
     for (const owner of claim.aliveOwners) {
       if (this.#watchedOwners.has(owner)) continue;
@@ -307,22 +316,42 @@ export class Inner {
     }
   }
 
+  /** Free room in socket `name`'s outbox; -1 without that socket. */
+  #room(name) {
+    const s = this.#named(name);
+    return s ? this.config.outboxLimit - JSON.parse(this.core.socketJson(s.k)).outbox : -1;
+  }
+
+  /** A request settled, so an outbox has room: what a claim left for want of it is claimed now. */
+  #freed() {
+    if (this.#unclaimed) {
+      this.#unclaimed = false;
+      this.lifetime.spawn(() => this.#claimAndRecover());
+    }
+  }
+
   /** Re-sends what an earlier page load left waiting; each one ends in a `recovered` event. */
   #recover(claimed, expired) {
     for (const e of expired) this.events.emit("recovered", recovered(e, "expired"));
     for (const e of claimed) {
-      const socket = e.socket === "agents" ? this.agents : this.evolution;
-      if (!socket) continue;
+      const socket = this.#named(e.socket);
       this.lifetime.spawn(async () => {
         let detail;
         try {
           // Kept operations (sends, requests) run under a policy of their own name.
           detail = recovered(e, "delivered", "reply", await this.#runRequest(socket, e.tool, e.tool, e.id, e.frame));
         } catch (error) {
+          // Room taken meanwhile: not lost, given back for the next claim.
+          if (error.code === Code.OutboxFull) {
+            this.persist.release(e.id);
+            this.#unclaimed = true;
+            return;
+          }
           detail = recovered(e, "failed", "error", error);
         }
         this.persist.forget(e.id);
         this.events.emit("recovered", detail);
+        this.#freed();
       });
     }
   }

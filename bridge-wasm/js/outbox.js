@@ -82,10 +82,12 @@ export class Persist {
 
   /**
    * Opens the database and announces this page load as alive; then claims what earlier page
-   * loads of `bridge` (as `agent`) left behind: `{claimed, expired, aliveOwners}`.
+   * loads of `bridge` (as `agent`) left behind, oldest first, as much as `room(socket)` (the
+   * free room in that socket's outbox; -1 without it) takes: `{claimed, expired, aliveOwners,
+   * left}`, `left` counting what stays kept for want of room.
    */
-  async start(bridge, agent, instance) {
-    const none = { claimed: [], expired: [], aliveOwners: [] };
+  async start(bridge, agent, instance, room) {
+    const none = { claimed: [], expired: [], aliveOwners: [], left: 0 };
     if (!this.config) return none;
     this.#db ??= await open();
     if (!this.#db) return none;
@@ -103,6 +105,7 @@ export class Persist {
       const claimed = [];
       const expired = [];
       const aliveOwners = [];
+      const orphans = [];
       for (const e of await settled(this.#store("readonly").getAll())) {
         if (!valid(e)) continue;
         if (!isOrphan(e)) {
@@ -118,17 +121,25 @@ export class Persist {
           if (e.bridge === bridge) expired.push(e);
           continue;
         }
-        if (e.bridge === bridge && (e.socket !== "agents" || e.agent === (agent ?? null))) {
-          const mine = { ...e, instance };
-          await settled(this.#store("readwrite").put(mine));
-          this.#kept.set(mine.id, mine.frame.length);
-          claimed.push(mine);
-        }
+        if (e.bridge === bridge && (e.socket !== "agents" || e.agent === (agent ?? null))) orphans.push(e);
       }
-      claimed.sort((a, b) => a.created - b.created);
+      // Taking more than the outbox holds would fail them as `outbox_full`: the rest waits here.
+      const free = { agents: room("agents"), evolution: room("evolution") };
+      let left = 0;
+      for (const e of orphans.sort((a, b) => a.created - b.created)) {
+        if (!(free[e.socket] > 0)) {
+          if (free[e.socket] === 0) left++;
+          continue;
+        }
+        free[e.socket]--;
+        const mine = { ...e, instance };
+        await settled(this.#store("readwrite").put(mine));
+        this.#kept.set(mine.id, mine.frame.length);
+        claimed.push(mine);
+      }
       this.#stats.recovered += claimed.length;
       this.#stats.expired += expired.length;
-      return { claimed, expired, aliveOwners };
+      return { claimed, expired, aliveOwners, left };
     } finally {
       releaseClaim?.();
     }
@@ -159,6 +170,11 @@ export class Persist {
     }
     this.#kept.set(entry.id, size);
     return true;
+  }
+
+  /** Gives claimed entry `id` back unsent: it stays in IndexedDB for a later claim. */
+  release(id) {
+    if (this.#kept.delete(id)) this.#stats.recovered--;
   }
 
   /** Deletes the entry `id` (settled). */

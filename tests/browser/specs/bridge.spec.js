@@ -141,7 +141,21 @@ async function installHelpers(backend) {
       };
     });
   }
-  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, acked, rawAgent, a2aPair, outboxDb };
+  /** A kept-outbox entry a page load long gone left: a `send` of `content` to `to` by `agent` of `bridge`. */
+  function orphan(bridge, agent, to, content, ageMs = 1000) {
+    const id = unique("orphan-");
+    const frame = JSON.stringify({ type: "send", id, to, message_type: "note", content });
+    return { id, bridge, agent, instance: "a-page-long-gone", socket: "agents", tool: "sendA2AMessage", created: Date.now() - ageMs, frame };
+  }
+  /** Puts `entries` in the kept outbox. */
+  const putKept = (entries) => outboxDb((store, list) => list.forEach((e) => store.put(e)), entries);
+  /** The ids in the kept outbox of bridge `id`. */
+  const keptIds = (id) =>
+    outboxDb((store) => {
+      const r = store.getAll();
+      return () => r.result.filter((e) => e.bridge === id).map((e) => e.id);
+    });
+  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, acked, rawAgent, a2aPair, outboxDb, orphan, putKept, keptIds };
 }
 
 test.beforeEach(async ({ page }) => {
@@ -526,6 +540,31 @@ test("an orphan too old is reported expired and not sent", async ({ page }) => {
     entry.id,
   );
   expect(left, "deleted from IndexedDB").toBeNull();
+  await stop(page);
+});
+
+test("a claim takes only what the outbox has room for; the rest is claimed as room frees up, none lost", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const bridgeId = T.unique("room-");
+    const agent = T.unique("agent-");
+    const to = T.unique("recv-");
+    window.receiver = await T.rawAgent(to);
+    // Five orphans, oldest first, for an outbox of two.
+    const entries = [1, 2, 3, 4, 5].map((n) => T.orphan(bridgeId, agent, to, n, 5000 - n));
+    await T.putKept(entries);
+    window.b = T.bridge({ bridgeId, sockets: ["agents"], report: false, agent: { name: agent }, outboxLimit: 2 });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    await b.start();
+    return { ids: entries.map((e) => e.id), claimed: T.state(b).kept.recovered, left: (await T.keptIds(bridgeId)).length, bridgeId };
+  });
+  expect(r.claimed, "claimed at start: the outbox's room").toBe(2);
+  expect(r.left, "the other three stay in IndexedDB").toBe(5);
+  await waitFor(page, "five recovered events", 10_000, () => recovered.items.length === 5);
+  const after = await page.evaluate(async (id) => ({ events: recovered.items, left: await T.keptIds(id), got: receiver.messages() }), r.bridgeId);
+  expect(after.events.map((e) => [e.id, e.outcome])).toEqual(r.ids.map((id) => [id, "delivered"]));
+  expect(after.got.map((m) => m.content), "each delivered once, oldest first").toEqual([1, 2, 3, 4, 5]);
+  expect(after.left, "nothing left kept").toEqual([]);
   await stop(page);
 });
 
