@@ -322,11 +322,16 @@ export class Inner {
     return s ? this.config.outboxLimit - JSON.parse(this.core.socketJson(s.k)).outbox : -1;
   }
 
+  /** Claims again, in the background (an agent registered: what was kept for it is claimed too). */
+  claim() {
+    this.lifetime.spawn(() => this.#claimAndRecover());
+  }
+
   /** A request settled, so an outbox has room: what a claim left for want of it is claimed now. */
   #freed() {
     if (this.#unclaimed) {
       this.#unclaimed = false;
-      this.lifetime.spawn(() => this.#claimAndRecover());
+      this.claim();
     }
   }
 

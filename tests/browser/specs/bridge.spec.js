@@ -568,6 +568,33 @@ test("a claim takes only what the outbox has room for; the rest is claimed as ro
   await stop(page);
 });
 
+test("what was kept for an agent registered with registerAgent is claimed once it registers", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const bridgeId = T.unique("reg-");
+    const agent = T.unique("agent-");
+    const to = T.unique("recv-");
+    window.receiver = await T.rawAgent(to);
+    const entry = T.orphan(bridgeId, agent, to, "kept");
+    await T.putKept([entry]);
+    window.b = T.bridge({ bridgeId, sockets: ["agents"], report: false });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    await b.start();
+    // Registered later than the start's claims.
+    await T.waitFor("the agents socket to open", 5000, () => T.socketState(b, "agents") === "open");
+    const before = T.state(b).kept.recovered;
+    await b.registerAgent(agent, []);
+    return { id: entry.id, before };
+  });
+  expect(r.before, "not claimed before the agent registers").toBe(0);
+  await waitFor(page, "the entry's recovered event", 5000, () => recovered.items.length === 1);
+  const event = await page.evaluate(() => recovered.items[0]);
+  expect([event.id, event.outcome]).toEqual([r.id, "delivered"]);
+  await waitFor(page, "the message", 5000, () => receiver.messages().length === 1);
+  expect(await page.evaluate(() => receiver.messages()[0].content)).toBe("kept");
+  await stop(page);
+});
+
 test("health changes are events and reports reach the backend", async ({ page }) => {
   await page.evaluate(async () => {
     window.b = T.bridge({ healthIntervalMs: 200 });
