@@ -879,6 +879,31 @@ test("stop leaves no timer socket or task running", async ({ page }) => {
   await stop(page);
 });
 
+test("stop ends call and fetch retries waiting their backoff, with stopped, and leaves no timer", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const slow = { baseDelayMs: 5000, maxDelayMs: 5000 };
+    window.b = T.bridge({ sockets: [], report: false, policies: { slowCall: slow, slowFetch: slow } });
+    await b.start();
+    await T.fault({ target: "echo", mode: "status", status: 503, count: 10 });
+    const code = (p) => p.then(() => "resolved", (e) => e.code);
+    const called = code(
+      b.call("slowCall", () => {
+        throw new Error("down");
+      }),
+    );
+    const fetched = code(b.fetch(`${T.backend}/api/demo/echo`, undefined, { tool: "slowFetch" }));
+    // Each breaker hears of the first failure as its 5 s backoff starts.
+    await T.waitFor("both first attempts to fail", 5000, () =>
+      ["slowCall", `fetch:${T.backend}`].every((n) => T.breaker(b, n)?.consecutiveFailures === 1),
+    );
+    await b.stop();
+    const codes = await Promise.race([Promise.all([called, fetched]), T.sleep(2000).then(() => "still waiting after 2 s")]);
+    return { codes, timers: T.state(b).liveTimers };
+  });
+  expect(r.codes).toEqual(["stopped", "stopped"]);
+  expect(r.timers, "no backoff timer left").toBe(0);
+});
+
 test("invalid config names the field", async ({ page }) => {
   const r = await page.evaluate(() => {
     try {
