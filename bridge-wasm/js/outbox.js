@@ -99,13 +99,15 @@ export class Persist {
       const alive = await heldNames();
       const isOrphan = (e) => {
         // This page's own, from before a stop() and start(): orphaned unless still waiting.
-        if (e.instance === instance) return !this.#kept.has(e.id);
+        if (e.instance === instance) return !waiting.has(e.id);
         return e.created < askedAt && !alive?.includes(PAGE_LOCK + e.instance);
       };
       const claimed = [];
       const expired = [];
       const aliveOwners = [];
       const orphans = [];
+      // What waits as the store is read (one that settles meanwhile is gone, not orphaned).
+      const waiting = new Set(this.#kept.keys());
       for (const e of await settled(this.#store("readonly").getAll())) {
         if (!valid(e)) continue;
         if (!isOrphan(e)) {
