@@ -904,6 +904,22 @@ test("stop ends call and fetch retries waiting their backoff, with stopped, and 
   expect(r.timers, "no backoff timer left").toBe(0);
 });
 
+test("a stop and a start at once: what the new run sends is not refused", async ({ page }) => {
+  await page.evaluate(async () => {
+    window.to = T.unique("recv-");
+    window.agent = await T.rawAgent(to);
+    window.b = await T.a2aPair();
+  });
+  const sent = await page.evaluate(async () => {
+    b.stop();
+    b.start();
+    return T.acked(b.sendA2A({ to, messageType: "note", content: "after the restart" }));
+  });
+  expect(sent.error, JSON.stringify(sent)).toBeUndefined();
+  expect(sent.ack.status).toMatch(/^(delivered|queued)$/);
+  await stop(page);
+});
+
 test("invalid config names the field", async ({ page }) => {
   const r = await page.evaluate(() => {
     try {
