@@ -110,12 +110,15 @@ export class Inner {
     this.page.listen();
     // Join the other tabs of this origin: one of them (maybe this one) keeps the sockets.
     this.share.handler = (incoming) => this.#fromOtherTab(incoming);
-    await this.share.start();
+    await this.share.start(lifetime);
+    // A stop during the start wins: nothing more of this start runs.
+    if (lifetime.isStopped) return;
     // A frozen or cached page runs nothing: it hands the lead over, and queues again on return.
     this.page.onMoment = (m) => (m === Moment.Leaving ? this.share.stepDown() : this.share.rejoin());
     this.#postPatterns();
     // What an earlier page load left waiting goes out first (the sockets are not open yet).
     await this.#claimAndRecover();
+    if (lifetime.isStopped) return;
     // A tab that takes the lead claims what the leader it replaces left.
     lifetime.spawn(async () => {
       while ((await lifetime.run(this.roleChanged.notified())) !== undefined) {
@@ -298,7 +301,8 @@ export class Inner {
     if (!this.started) return;
     let claim;
     try {
-      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance, (name) => this.#room(name));
+      const room = (name) => this.#room(name);
+      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance, room, this.lifetime);
     } catch (e) {
       return warn("reading the kept outbox failed", e);
     }
@@ -337,17 +341,18 @@ export class Inner {
 
   /** Re-sends what an earlier page load left waiting; each one ends in a `recovered` event. */
   #recover(claimed, expired) {
+    const lifetime = this.lifetime;
     for (const e of expired) this.events.emit("recovered", recovered(e, "expired"));
     for (const e of claimed) {
       const socket = this.#named(e.socket);
-      this.lifetime.spawn(async () => {
+      lifetime.spawn(async () => {
         let detail;
         try {
           // Kept operations (sends, requests) run under a policy of their own name.
           detail = recovered(e, "delivered", "reply", await this.#runRequest(socket, e.tool, e.tool, e.id, e.frame));
         } catch (error) {
-          // Room taken meanwhile: not lost, given back for the next claim.
-          if (error.code === Code.OutboxFull) {
+          // Room taken meanwhile, or cut off by the stop: not lost, given back for a later claim.
+          if (error.code === Code.OutboxFull || lifetime.isStopped) {
             this.persist.release(e.id);
             this.#unclaimed = true;
             return;

@@ -57,7 +57,7 @@ export async function ownerGone(instance) {
 /** See the module docs. */
 export class Persist {
   #db = null;
-  /** This page load's lock, held while started. */
+  /** This page load's lock, held while started: its `release()`, to come. */
   #alive = null;
   /** Ids kept by this page, and their sizes. */
   #kept = new Map();
@@ -84,14 +84,17 @@ export class Persist {
    * Opens the database and announces this page load as alive; then claims what earlier page
    * loads of `bridge` (as `agent`) left behind, oldest first, as much as `room(socket)` (the
    * free room in that socket's outbox; -1 without it) takes: `{claimed, expired, aliveOwners,
-   * left}`, `left` counting what stays kept for want of room.
+   * left}`, `left` counting what stays kept for want of room. Claims nothing when `lifetime`
+   * ends meanwhile (a stop during the start).
    */
-  async start(bridge, agent, instance, room) {
+  async start(bridge, agent, instance, room, lifetime) {
     const none = { claimed: [], expired: [], aliveOwners: [], left: 0 };
     if (!this.config) return none;
     this.#db ??= await open();
-    if (!this.#db) return none;
-    this.#alive ??= await hold(PAGE_LOCK + instance);
+    if (!this.#db || lifetime.isStopped) return none;
+    // Held from its request on, so that a stop before it is granted lets it go too.
+    this.#alive ??= hold(PAGE_LOCK + instance);
+    await this.#alive;
     const releaseClaim = await hold(CLAIM_LOCK);
     try {
       // Entries written after this moment may belong to a page that started after the query.
@@ -139,6 +142,11 @@ export class Persist {
         this.#kept.set(mine.id, mine.frame.length);
         claimed.push(mine);
       }
+      // Stopped meanwhile: what was claimed stays in IndexedDB for a later claim.
+      if (lifetime.isStopped) {
+        for (const e of claimed) this.#kept.delete(e.id);
+        return none;
+      }
       this.#stats.recovered += claimed.length;
       this.#stats.expired += expired.length;
       return { claimed, expired, aliveOwners, left };
@@ -149,7 +157,7 @@ export class Persist {
 
   /** The bridge stopped: other pages may now claim what is left. */
   stop() {
-    this.#alive?.();
+    this.#alive?.then((release) => release?.());
     this.#alive = null;
   }
 

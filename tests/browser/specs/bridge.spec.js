@@ -599,6 +599,53 @@ test("what was kept for an agent registered with registerAgent is claimed once i
   await stop(page);
 });
 
+test("a stop during start wins: no lock or lead is taken, and no kept entry is deleted unsent", async ({ page }) => {
+  const r = await page.evaluate(async (dead) => {
+    const bridgeId = T.unique("abandoned-");
+    const agent = T.unique("agent-");
+    const entry = T.orphan(bridgeId, agent, "nobody", 1);
+    await T.putKept([entry]);
+    window.b = T.bridge({ bridgeId, backendUrl: dead, sockets: ["agents"], report: false, agent: { name: agent } });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    const held = async () => (await navigator.locks.query()).held.map((l) => l.name).filter((n) => n.startsWith("bridge-"));
+    const seen = async () => {
+      // A lock let go is released a moment later: wait for that (at most 1 s), not for a lock kept.
+      for (const t0 = Date.now(); (await held()).length && Date.now() - t0 < 1000; ) await T.sleep(20);
+      return { held: await held(), role: T.state(b).tabs?.role ?? "none", kept: await T.keptIds(bridgeId), events: recovered.items.length };
+    };
+    // Stopped while start() joins the other tabs.
+    let started = b.start();
+    b.stop();
+    await started;
+    const joining = await seen();
+    // Stopped while start() waits to claim the kept outbox (this page holds the claim lock first).
+    let release;
+    const blocker = new Promise((resolve) => (release = resolve));
+    await new Promise((granted) => navigator.locks.request("bridge-outbox-claim", () => (granted(), blocker)));
+    started = b.start();
+    const t0 = Date.now();
+    while (!(await navigator.locks.query()).pending.some((l) => l.name === "bridge-outbox-claim")) {
+      if (Date.now() - t0 > 3000) throw new Error("timed out after 3000 ms waiting for start() to wait for the claim lock");
+      await T.sleep(20);
+    }
+    b.stop();
+    release();
+    await started;
+    const claiming = await seen();
+    // A start that completes claims it; its stop gives it back, unsent.
+    await b.start();
+    const claimed = T.state(b).kept.recovered;
+    b.stop();
+    return { id: entry.id, joining, claiming, claimed, stopped: await seen() };
+  }, DEAD);
+  for (const at of ["joining", "claiming"]) {
+    expect(r[at], at).toEqual({ held: [], role: "none", kept: [r.id], events: 0 });
+  }
+  expect(r.claimed).toBe(1);
+  expect(r.stopped, "stopped with the entry claimed").toEqual({ held: [], role: "none", kept: [r.id], events: 0 });
+});
+
 test("health changes are events and reports reach the backend", async ({ page }) => {
   await page.evaluate(async () => {
     window.b = T.bridge({ healthIntervalMs: 200 });
