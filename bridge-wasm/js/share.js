@@ -132,7 +132,7 @@ export class Share {
   /** This tab now leads. */
   #lead() {
     this.#setRole(Role.Leader);
-    // `heard` stays: its union is what the old leader subscribed, resumed by this one.
+    // `heard` stays until `tookOver()`: its union is what the old leader subscribed, resumed by this one.
     // Whatever waited on the old leader now runs here.
     for (const { settle } of this.#pending.values()) settle({ again: true });
     this.#pending.clear();
@@ -291,6 +291,15 @@ export class Share {
   /** Follower: the leader's sockets as it last told (`state().sockets`). */
   leaderSockets() {
     return this.#heard?.sockets ?? null;
+  }
+
+  /**
+   * Leader: the takeover's connection is up, with the old leader's union resumed; from now on
+   * the followers' own patterns say what is wanted (kept, that union would come back at every
+   * reconnect, wanted or not).
+   */
+  tookOver() {
+    if (this.isLeader) this.#heard = null;
   }
 
   /** Follower: the patterns the leader subscribes, for when this tab takes over. */

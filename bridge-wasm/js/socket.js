@@ -233,8 +233,9 @@ export class Socket {
   }
 
   /**
-   * Before connecting as the leader: the followers' patterns, and those of the leader this
-   * tab took over from; a tab that saw no event yet resumes from where that leader was.
+   * Before connecting as the leader: the followers' patterns, and until the first connection
+   * after a takeover those of the leader this tab took over from; a tab that saw no event yet
+   * resumes from where that leader was.
    */
   takeOverPatterns() {
     const remote = this.share.followersPatterns();
@@ -496,6 +497,7 @@ export class Socket {
       this.bridge.changed.notify();
       let wait;
       if ("value" in result) {
+        if (this.k === EVOLUTION) this.share.tookOver();
         const why = await this.#connected(result.value, lifetime);
         // Stopped meanwhile (whatever ended the connection): the session may be the next start's already.
         if (lifetime.isStopped) return;
