@@ -106,7 +106,7 @@ async function attempt(fn, { number, timeout }) {
 
 /** Runs `fn` as `tool` through the retry driver. */
 export async function guarded(bridge, tool, fn, resume) {
-  const result = await run(bridge.core, { tool, resume }, (info) => attempt(fn, info));
+  const result = await run(bridge.core, { tool, resume, lifetime: bridge.lifetime }, (info) => attempt(fn, info));
   return bridge.settle(result);
 }
 

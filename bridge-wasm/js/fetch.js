@@ -51,7 +51,7 @@ export async function resilientFetch(bridge, url, init, options) {
   const callers = [init?.signal, options?.signal].filter((s) => s instanceof AbortSignal);
   const cancel = () => (callers.length ? whenAborted(...callers) : null);
   const breaker = `fetch:${originOf(bridge.backends.follow(url))}`;
-  const result = await run(bridge.core, { tool, breaker, cancel }, async ({ signal }) => {
+  const result = await run(bridge.core, { tool, breaker, cancel, lifetime: bridge.lifetime }, async ({ signal }) => {
     // A URL on a backend node goes to the node current at each attempt.
     let response;
     try {

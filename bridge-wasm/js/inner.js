@@ -23,6 +23,8 @@ export class Inner {
   #serving = new Set();
   /** Page loads whose end this one waits for, to claim what they leave (a few tabs at most). */
   #watchedOwners = new Set();
+  /** A claim left orphans for want of room in an outbox: claim again when a request settles. */
+  #unclaimed = false;
   #startedAt = null;
   #reportSeq = 0;
   reportsSent = 0;
@@ -81,9 +83,14 @@ export class Inner {
     return this.#startedAt !== null;
   }
 
+  /** Socket `name` (`evolution`, `agents`), or null. */
+  #named(name) {
+    return name === "evolution" ? this.evolution : name === "agents" ? this.agents : null;
+  }
+
   /** Socket `name` (`evolution`, `agents`), or `not_configured`. */
   socket(name) {
-    const s = name === "evolution" ? this.evolution : this.agents;
+    const s = this.#named(name);
     if (!s) {
       const refusal = localRefusal(Code.NotConfigured, `this bridge has no ${name} socket (config.sockets)`);
       throw codedError(Code.NotConfigured, refusal.failure.message);
@@ -103,12 +110,15 @@ export class Inner {
     this.page.listen();
     // Join the other tabs of this origin: one of them (maybe this one) keeps the sockets.
     this.share.handler = (incoming) => this.#fromOtherTab(incoming);
-    await this.share.start();
+    await this.share.start(lifetime);
+    // A stop during the start wins: nothing more of this start runs.
+    if (lifetime.isStopped) return;
     // A frozen or cached page runs nothing: it hands the lead over, and queues again on return.
     this.page.onMoment = (m) => (m === Moment.Leaving ? this.share.stepDown() : this.share.rejoin());
     this.#postPatterns();
     // What an earlier page load left waiting goes out first (the sockets are not open yet).
     await this.#claimAndRecover();
+    if (lifetime.isStopped) return;
     // A tab that takes the lead claims what the leader it replaces left.
     lifetime.spawn(async () => {
       while ((await lifetime.run(this.roleChanged.notified())) !== undefined) {
@@ -203,11 +213,10 @@ export class Inner {
   /** What another tab's message means here (see `share.js`). */
   #fromOtherTab(incoming) {
     if (incoming.frame) {
-      const s = incoming.frame.socket === "evolution" ? this.evolution : incoming.frame.socket === "agents" ? this.agents : null;
-      s?.onFrame(incoming.frame.text);
+      this.#named(incoming.frame.socket)?.onFrame(incoming.frame.text);
     } else if (incoming.request) {
       const { tab, socket: name, id, frame } = incoming.request;
-      const s = name === "evolution" ? this.evolution : name === "agents" ? this.agents : null;
+      const s = this.#named(name);
       if (!s) return this.share.reply(tab, id, { error: ["not_configured", `the leading tab has no ${name} socket`, false] });
       // Posted again after a leader change or a retry: the one in flight answers it.
       if (this.#serving.has(id)) return;
@@ -273,6 +282,7 @@ export class Inner {
       return await this.#runRequest(socket, tool, policy, id, frame);
     } finally {
       if (kept) this.persist.forget(id);
+      this.#freed();
     }
   }
 
@@ -289,12 +299,15 @@ export class Inner {
    * may hold its lock a moment longer than it takes the new one to start).
    */
   async #claimAndRecover() {
+    if (!this.started) return;
     let claim;
     try {
-      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance);
+      const room = (name) => this.#room(name);
+      claim = await this.persist.start(this.config.bridgeId, this.agents?.agentName(), this.instance, room, this.lifetime);
     } catch (e) {
       return warn("reading the kept outbox failed", e);
     }
+    if (claim.left) this.#unclaimed = true;
     this.#recover(claim.claimed, claim.expired);
     for (const owner of claim.aliveOwners) {
       if (this.#watchedOwners.has(owner)) continue;
@@ -308,22 +321,48 @@ export class Inner {
     }
   }
 
+  /** Free room in socket `name`'s outbox; -1 without that socket. */
+  #room(name) {
+    const s = this.#named(name);
+    return s ? this.config.outboxLimit - JSON.parse(this.core.socketJson(s.k)).outbox : -1;
+  }
+
+  /** Claims again, in the background (an agent registered: what was kept for it is claimed too). */
+  claim() {
+    this.lifetime.spawn(() => this.#claimAndRecover());
+  }
+
+  /** A request settled, so an outbox has room: what a claim left for want of it is claimed now. */
+  #freed() {
+    if (this.#unclaimed) {
+      this.#unclaimed = false;
+      this.claim();
+    }
+  }
+
   /** Re-sends what an earlier page load left waiting; each one ends in a `recovered` event. */
   #recover(claimed, expired) {
+    const lifetime = this.lifetime;
     for (const e of expired) this.events.emit("recovered", recovered(e, "expired"));
     for (const e of claimed) {
-      const socket = e.socket === "agents" ? this.agents : this.evolution;
-      if (!socket) continue;
-      this.lifetime.spawn(async () => {
+      const socket = this.#named(e.socket);
+      lifetime.spawn(async () => {
         let detail;
         try {
           // Kept operations (sends, requests) run under a policy of their own name.
           detail = recovered(e, "delivered", "reply", await this.#runRequest(socket, e.tool, e.tool, e.id, e.frame));
         } catch (error) {
+          // Room taken meanwhile, or cut off by the stop: not lost, given back for a later claim.
+          if (error.code === Code.OutboxFull || lifetime.isStopped) {
+            this.persist.release(e.id);
+            this.#unclaimed = true;
+            return;
+          }
           detail = recovered(e, "failed", "error", error);
         }
         this.persist.forget(e.id);
         this.events.emit("recovered", detail);
+        this.#freed();
       });
     }
   }

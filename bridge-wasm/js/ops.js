@@ -60,9 +60,12 @@ export async function registerAgent(bridge, name, capabilities) {
   const socket = bridge.socket("agents");
   check(bridge, "agent", name);
   socket.setAgent({ name, capabilities });
-  return bridge.socketRequest(socket, REGISTER, policyFor(bridge.core, REGISTER), false, (id) =>
+  const reply = await bridge.socketRequest(socket, REGISTER, policyFor(bridge.core, REGISTER), false, (id) =>
     JSON.stringify({ type: "register", id, agent: name, capabilities, presence: true, takeover: true }),
   );
+  // The start claimed what was kept for the configured agent; what was kept for this one goes now.
+  bridge.claim();
+  return reply;
 }
 
 /** What `sendA2A` takes: `{to, messageType, content, priority?, expiresInMs?}` (or the snake_case names). */

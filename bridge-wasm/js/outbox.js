@@ -57,7 +57,7 @@ export async function ownerGone(instance) {
 /** See the module docs. */
 export class Persist {
   #db = null;
-  /** This page load's lock, held while started. */
+  /** This page load's lock, held while started: its `release()`, to come. */
   #alive = null;
   /** Ids kept by this page, and their sizes. */
   #kept = new Map();
@@ -82,14 +82,19 @@ export class Persist {
 
   /**
    * Opens the database and announces this page load as alive; then claims what earlier page
-   * loads of `bridge` (as `agent`) left behind: `{claimed, expired, aliveOwners}`.
+   * loads of `bridge` (as `agent`) left behind, oldest first, as much as `room(socket)` (the
+   * free room in that socket's outbox; -1 without it) takes: `{claimed, expired, aliveOwners,
+   * left}`, `left` counting what stays kept for want of room. Claims nothing when `lifetime`
+   * ends meanwhile (a stop during the start).
    */
-  async start(bridge, agent, instance) {
-    const none = { claimed: [], expired: [], aliveOwners: [] };
+  async start(bridge, agent, instance, room, lifetime) {
+    const none = { claimed: [], expired: [], aliveOwners: [], left: 0 };
     if (!this.config) return none;
     this.#db ??= await open();
-    if (!this.#db) return none;
-    this.#alive ??= await hold(PAGE_LOCK + instance);
+    if (!this.#db || lifetime.isStopped) return none;
+    // Held from its request on, so that a stop before it is granted lets it go too.
+    this.#alive ??= hold(PAGE_LOCK + instance);
+    await this.#alive;
     const releaseClaim = await hold(CLAIM_LOCK);
     try {
       // Entries written after this moment may belong to a page that started after the query.
@@ -97,12 +102,15 @@ export class Persist {
       const alive = await heldNames();
       const isOrphan = (e) => {
         // This page's own, from before a stop() and start(): orphaned unless still waiting.
-        if (e.instance === instance) return !this.#kept.has(e.id);
+        if (e.instance === instance) return !waiting.has(e.id);
         return e.created < askedAt && !alive?.includes(PAGE_LOCK + e.instance);
       };
       const claimed = [];
       const expired = [];
       const aliveOwners = [];
+      const orphans = [];
+      // What waits as the store is read (one that settles meanwhile is gone, not orphaned).
+      const waiting = new Set(this.#kept.keys());
       for (const e of await settled(this.#store("readonly").getAll())) {
         if (!valid(e)) continue;
         if (!isOrphan(e)) {
@@ -118,17 +126,30 @@ export class Persist {
           if (e.bridge === bridge) expired.push(e);
           continue;
         }
-        if (e.bridge === bridge && (e.socket !== "agents" || e.agent === (agent ?? null))) {
-          const mine = { ...e, instance };
-          await settled(this.#store("readwrite").put(mine));
-          this.#kept.set(mine.id, mine.frame.length);
-          claimed.push(mine);
-        }
+        if (e.bridge === bridge && (e.socket !== "agents" || e.agent === (agent ?? null))) orphans.push(e);
       }
-      claimed.sort((a, b) => a.created - b.created);
+      // Taking more than the outbox holds would fail them as `outbox_full`: the rest waits here.
+      const free = { agents: room("agents"), evolution: room("evolution") };
+      let left = 0;
+      for (const e of orphans.sort((a, b) => a.created - b.created)) {
+        if (!(free[e.socket] > 0)) {
+          if (free[e.socket] === 0) left++;
+          continue;
+        }
+        free[e.socket]--;
+        const mine = { ...e, instance };
+        await settled(this.#store("readwrite").put(mine));
+        this.#kept.set(mine.id, mine.frame.length);
+        claimed.push(mine);
+      }
+      // Stopped meanwhile: what was claimed stays in IndexedDB for a later claim.
+      if (lifetime.isStopped) {
+        for (const e of claimed) this.#kept.delete(e.id);
+        return none;
+      }
       this.#stats.recovered += claimed.length;
       this.#stats.expired += expired.length;
-      return { claimed, expired, aliveOwners };
+      return { claimed, expired, aliveOwners, left };
     } finally {
       releaseClaim?.();
     }
@@ -136,7 +157,7 @@ export class Persist {
 
   /** The bridge stopped: other pages may now claim what is left. */
   stop() {
-    this.#alive?.();
+    this.#alive?.then((release) => release?.());
     this.#alive = null;
   }
 
@@ -159,6 +180,11 @@ export class Persist {
     }
     this.#kept.set(entry.id, size);
     return true;
+  }
+
+  /** Gives claimed entry `id` back unsent: it stays in IndexedDB for a later claim. */
+  release(id) {
+    if (this.#kept.delete(id)) this.#stats.recovered--;
   }
 
   /** Deletes the entry `id` (settled). */

@@ -19,12 +19,13 @@ const ENDED = -2;
  * policy named `policy`, until it succeeds, fails for good, or the wait `cancel()` makes
  * (e.g. `() => lifetime.stopped()`) settles. Resolves `{value}` or `{error}` (the page's
  * Error), with `moved` (a breaker changed state meanwhile) and `ended` (how it ended, as the
- * wasm module told: `{code, message, attempts, ...}`).
+ * wasm module told: `{code, message, attempts, ...}`). `lifetime` (the bridge's, when it
+ * has not ended yet) ends the run too when it ends, as `stopped`.
  *
  * `resume` continues `call()`'s fast path: a run id whose first try already failed with
  * `resume.first`.
  */
-export async function run(core, { tool, breaker = tool, policy = tool, cancel = () => null, resume = null }, attempt) {
+export async function run(core, { tool, breaker = tool, policy = tool, cancel = () => null, lifetime, resume = null }, attempt) {
   const id = resume ? resume.id : core.begin(tool, breaker, policy, now());
   if (id < 0) {
     const ended = { code: Code.LimitExceeded, message: "too many operations in flight", attempts: 0, moved: false };
@@ -34,10 +35,13 @@ export async function run(core, { tool, breaker = tool, policy = tool, cancel = 
   let value;
   let ok = false;
   let ended;
+  // A run begun after a stop is not the stop's to end.
+  const bound = lifetime?.isStopped ? null : lifetime;
+  const halt = () => race(cancel(), bound?.stopped());
   try {
     let wait = last ? atHand(core, last.failure).failed(id, now(), online()) : 0;
     for (let number = resume ? 2 : 1; wait !== ENDED; number++) {
-      if (wait > 0 && (await race(sleep(wait), cancel())).index === 1) {
+      if (wait > 0 && (await race(sleep(wait), halt())).index === 1) {
         core.cancelled(id, now());
         break;
       }
@@ -52,7 +56,7 @@ export async function run(core, { tool, breaker = tool, policy = tool, cancel = 
         made = Promise.reject(e);
       }
       // A finished attempt wins over cancellation, which wins over the timeout.
-      const r = await race(Promise.resolve(made), cancel(), timer);
+      const r = await race(Promise.resolve(made), halt(), timer);
       if (r.index !== 0) abort.abort();
       if (r.index === 0 && !("error" in r)) {
         core.succeeded(id, now());
@@ -73,6 +77,8 @@ export async function run(core, { tool, breaker = tool, policy = tool, cancel = 
     ended = JSON.parse(core.end(id, now()));
   }
   if (ok) return { value, moved: ended.moved, ended };
+  // Cancelled by the stop: the page is told `stopped`, as for what waited on a socket.
+  if (ended.code === "cancelled" && bound?.isStopped) Object.assign(ended, { code: Code.Stopped, message: "the bridge stopped" });
   return { error: toError(tool, ended, ended.last ? last : undefined), moved: ended.moved, ended };
 }
 

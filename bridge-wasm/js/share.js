@@ -80,12 +80,12 @@ export class Share {
   /**
    * Joins the group: opens the channel and queues for the leader lock. Resolves once this
    * tab knows its role (it leads at once when nobody else does). Stays alone without Web
-   * Locks or BroadcastChannel.
+   * Locks or BroadcastChannel, or when `lifetime` ends first (a stop during the start).
    */
-  async start() {
+  async start(lifetime) {
     if (!this.group || this.#channel || typeof BroadcastChannel === "undefined") return;
     const mine = await hold(`bridge-tab:${this.group}:${this.tab}`);
-    if (!mine) return;
+    if (!mine || lifetime.isStopped) return mine?.();
     this.#tabLock = mine;
     this.#channel = new BroadcastChannel(`bridge:${this.group}`);
     this.#channel.onmessage = (e) => this.#received(e.data);
@@ -93,7 +93,7 @@ export class Share {
     const granted = this.#queueForLead();
     this.#post({ t: "hello", tab: this.tab });
     // Wait briefly for the lock: free means this tab leads from the start.
-    await race(granted.notified(), sleep(50));
+    await race(granted.notified(), sleep(50), lifetime.stopped());
   }
 
   /** Queues for the leader lock (the first tab gets it at once); the signal fires when this tab leads. */
@@ -132,7 +132,7 @@ export class Share {
   /** This tab now leads. */
   #lead() {
     this.#setRole(Role.Leader);
-    // `heard` stays: its union is what the old leader subscribed, resumed by this one.
+    // `heard` stays until `tookOver()`: its union is what the old leader subscribed, resumed by this one.
     // Whatever waited on the old leader now runs here.
     for (const { settle } of this.#pending.values()) settle({ again: true });
     this.#pending.clear();
@@ -291,6 +291,15 @@ export class Share {
   /** Follower: the leader's sockets as it last told (`state().sockets`). */
   leaderSockets() {
     return this.#heard?.sockets ?? null;
+  }
+
+  /**
+   * Leader: the takeover's connection is up, with the old leader's union resumed; from now on
+   * the followers' own patterns say what is wanted (kept, that union would come back at every
+   * reconnect, wanted or not).
+   */
+  tookOver() {
+    if (this.isLeader) this.#heard = null;
   }
 
   /** Follower: the patterns the leader subscribes, for when this tab takes over. */

@@ -21,9 +21,6 @@ import { run } from "./retry.js";
 export const EVOLUTION = 0;
 export const AGENTS = 1;
 
-/** The run loop ended because the bridge stopped. */
-const STOPPED = Symbol("stopped");
-
 const closed = (code, reason) => ({ kind: "socket_closed", code, reason });
 
 /** A connect attempt given up (its timeout, a stop, the browser going offline). */
@@ -236,8 +233,9 @@ export class Socket {
   }
 
   /**
-   * Before connecting as the leader: the followers' patterns, and those of the leader this
-   * tab took over from; a tab that saw no event yet resumes from where that leader was.
+   * Before connecting as the leader: the followers' patterns, and until the first connection
+   * after a takeover those of the leader this tab took over from; a tab that saw no event yet
+   * resumes from where that leader was.
    */
   takeOverPatterns() {
     const remote = this.share.followersPatterns();
@@ -405,7 +403,7 @@ export class Socket {
     return httpFailure(response);
   }
 
-  /** Runs a welcomed connection until it ends: why it ended, or STOPPED. */
+  /** Runs a welcomed connection until it ends: why it ended (nothing when the lifetime did). */
   async #connected(conn, lifetime) {
     // The heartbeat counts silence: only what arrives (or a tick) starts its interval again,
     // not the page's sends or other wake-ups.
@@ -422,7 +420,7 @@ export class Socket {
         if (beat < 0) return { kind: "other", message: "the session ended", retryable: true };
         const quiet = sleep(Math.max(0, quietSince + beat - now()));
         const r = await race(conn.next(), this.wake.notified(), this.role.notified(), quiet, lifetime.stopped());
-        if (r.index === 4) return STOPPED;
+        if (r.index === 4) return;
         // Another tab leads now (this page is being frozen or cached): it keeps the connection.
         if (this.share.isFollower) {
           conn.close(1000, "another tab leads");
@@ -448,11 +446,15 @@ export class Socket {
     }
   }
 
-  /** Keeps the connection up until `lifetime` ends. */
+  /**
+   * Keeps the connection up until `lifetime` ends. The session's stop is `Inner.stop`'s (once:
+   * a second one from here could land after the next start and refuse its requests); a
+   * replaced session stopped itself.
+   */
   async maintain(lifetime) {
     const core = this.core;
     for (;;) {
-      if (lifetime.isStopped || core.isReplaced(this.k)) return this.stopped();
+      if (lifetime.isStopped || core.isReplaced(this.k)) return;
       // Another tab leads: it keeps the connection; wait until this one leads.
       if (this.share.isFollower) {
         this.withSession(() => core.life(this.k, "following"));
@@ -495,11 +497,15 @@ export class Socket {
       this.bridge.changed.notify();
       let wait;
       if ("value" in result) {
+        if (this.k === EVOLUTION) this.share.tookOver();
         const why = await this.#connected(result.value, lifetime);
-        if (why === STOPPED) return this.stopped();
+        // Stopped meanwhile (whatever ended the connection): the session may be the next start's already.
+        if (lifetime.isStopped) return;
         // A connection that keeps dropping right after opening backs off like a failed connect.
         wait = this.#disconnected(why);
         if (wait < 0) continue;
+      } else if (lifetime.isStopped) {
+        return;
       } else if (result.ended.code === "circuit_open") {
         this.noteError("waiting for the circuit breaker to half-open");
         wait = (result.ended.retryInMs ?? 1000) + 1;
@@ -511,7 +517,7 @@ export class Socket {
         wait = result.ended.code === "permanent" ? policy.maxDelayMs : policy.baseDelayMs;
       }
       // Back online, resumed or restored: reconnect now rather than after the backoff.
-      if (wait > 0 && (await lifetime.run(pause(wait, this.page))) === undefined) return this.stopped();
+      if (wait > 0 && (await lifetime.run(pause(wait, this.page))) === undefined) return;
     }
   }
 

@@ -141,7 +141,21 @@ async function installHelpers(backend) {
       };
     });
   }
-  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, acked, rawAgent, a2aPair, outboxDb };
+  /** A kept-outbox entry a page load long gone left: a `send` of `content` to `to` by `agent` of `bridge`. */
+  function orphan(bridge, agent, to, content, ageMs = 1000) {
+    const id = unique("orphan-");
+    const frame = JSON.stringify({ type: "send", id, to, message_type: "note", content });
+    return { id, bridge, agent, instance: "a-page-long-gone", socket: "agents", tool: "sendA2AMessage", created: Date.now() - ageMs, frame };
+  }
+  /** Puts `entries` in the kept outbox. */
+  const putKept = (entries) => outboxDb((store, list) => list.forEach((e) => store.put(e)), entries);
+  /** The ids in the kept outbox of bridge `id`. */
+  const keptIds = (id) =>
+    outboxDb((store) => {
+      const r = store.getAll();
+      return () => r.result.filter((e) => e.bridge === id).map((e) => e.id);
+    });
+  window.T = { Bridge, backend, sleep, unique, waitFor, http, fault, publish, bridge, state, breaker, socketState, op, collector, fetchVia, acked, rawAgent, a2aPair, outboxDb, orphan, putKept, keptIds };
 }
 
 test.beforeEach(async ({ page }) => {
@@ -530,6 +544,109 @@ test("an orphan too old is reported expired and not sent", async ({ page }) => {
   await stop(page);
 });
 
+test("a claim takes only what the outbox has room for; the rest is claimed as room frees up, none lost", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const bridgeId = T.unique("room-");
+    const agent = T.unique("agent-");
+    const to = T.unique("recv-");
+    window.receiver = await T.rawAgent(to);
+    // Five orphans, oldest first, for an outbox of two.
+    const entries = [1, 2, 3, 4, 5].map((n) => T.orphan(bridgeId, agent, to, n, 5000 - n));
+    await T.putKept(entries);
+    window.b = T.bridge({ bridgeId, sockets: ["agents"], report: false, agent: { name: agent }, outboxLimit: 2 });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    await b.start();
+    const claimed = T.state(b).kept.recovered;
+    // Each one still kept, or delivered already (the socket may be quick).
+    const kept = await T.keptIds(bridgeId);
+    const accounted = entries.every((e) => kept.includes(e.id) || recovered.items.some((x) => x.id === e.id && x.outcome === "delivered"));
+    return { ids: entries.map((e) => e.id), claimed, accounted, bridgeId };
+  });
+  expect(r.claimed, "claimed at start: the outbox's room").toBe(2);
+  expect(r.accounted, "the other three stay in IndexedDB").toBe(true);
+  await waitFor(page, "five recovered events", 10_000, () => recovered.items.length === 5);
+  const after = await page.evaluate(async (id) => ({ events: recovered.items, left: await T.keptIds(id), got: receiver.messages() }), r.bridgeId);
+  expect(after.events.map((e) => [e.id, e.outcome])).toEqual(r.ids.map((id) => [id, "delivered"]));
+  expect(after.got.map((m) => m.content), "each delivered once, oldest first").toEqual([1, 2, 3, 4, 5]);
+  expect(after.left, "nothing left kept").toEqual([]);
+  await stop(page);
+});
+
+test("what was kept for an agent registered with registerAgent is claimed once it registers", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const bridgeId = T.unique("reg-");
+    const agent = T.unique("agent-");
+    const to = T.unique("recv-");
+    window.receiver = await T.rawAgent(to);
+    const entry = T.orphan(bridgeId, agent, to, "kept");
+    await T.putKept([entry]);
+    window.b = T.bridge({ bridgeId, sockets: ["agents"], report: false });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    await b.start();
+    // Registered later than the start's claims.
+    await T.waitFor("the agents socket to open", 5000, () => T.socketState(b, "agents") === "open");
+    const before = T.state(b).kept.recovered;
+    await b.registerAgent(agent, []);
+    return { id: entry.id, before };
+  });
+  expect(r.before, "not claimed before the agent registers").toBe(0);
+  await waitFor(page, "the entry's recovered event", 5000, () => recovered.items.length === 1);
+  const event = await page.evaluate(() => recovered.items[0]);
+  expect([event.id, event.outcome]).toEqual([r.id, "delivered"]);
+  await waitFor(page, "the message", 5000, () => receiver.messages().length === 1);
+  expect(await page.evaluate(() => receiver.messages()[0].content)).toBe("kept");
+  await stop(page);
+});
+
+test("a stop during start wins: no lock or lead is taken, and no kept entry is deleted unsent", async ({ page }) => {
+  const r = await page.evaluate(async (dead) => {
+    const bridgeId = T.unique("abandoned-");
+    const agent = T.unique("agent-");
+    const entry = T.orphan(bridgeId, agent, "nobody", 1);
+    await T.putKept([entry]);
+    window.b = T.bridge({ bridgeId, backendUrl: dead, sockets: ["agents"], report: false, agent: { name: agent } });
+    window.recovered = T.collector();
+    b.addEventListener("recovered", recovered.fn);
+    const held = async () => (await navigator.locks.query()).held.map((l) => l.name).filter((n) => n.startsWith("bridge-"));
+    const seen = async () => {
+      // A lock let go is released a moment later: wait for that (at most 1 s), not for a lock kept.
+      for (const t0 = Date.now(); (await held()).length && Date.now() - t0 < 1000; ) await T.sleep(20);
+      return { held: await held(), role: T.state(b).tabs?.role ?? "none", kept: await T.keptIds(bridgeId), events: recovered.items.length };
+    };
+    // Stopped while start() joins the other tabs.
+    let started = b.start();
+    b.stop();
+    await started;
+    const joining = await seen();
+    // Stopped while start() waits to claim the kept outbox (this page holds the claim lock first).
+    let release;
+    const blocker = new Promise((resolve) => (release = resolve));
+    await new Promise((granted) => navigator.locks.request("bridge-outbox-claim", () => (granted(), blocker)));
+    started = b.start();
+    const t0 = Date.now();
+    while (!(await navigator.locks.query()).pending.some((l) => l.name === "bridge-outbox-claim")) {
+      if (Date.now() - t0 > 3000) throw new Error("timed out after 3000 ms waiting for start() to wait for the claim lock");
+      await T.sleep(20);
+    }
+    b.stop();
+    release();
+    await started;
+    const claiming = await seen();
+    // A start that completes claims it; its stop gives it back, unsent.
+    await b.start();
+    const claimed = T.state(b).kept.recovered;
+    b.stop();
+    return { id: entry.id, joining, claiming, claimed, stopped: await seen() };
+  }, DEAD);
+  for (const at of ["joining", "claiming"]) {
+    expect(r[at], at).toEqual({ held: [], role: "none", kept: [r.id], events: 0 });
+  }
+  expect(r.claimed).toBe(1);
+  expect(r.stopped, "stopped with the entry claimed").toEqual({ held: [], role: "none", kept: [r.id], events: 0 });
+});
+
 test("health changes are events and reports reach the backend", async ({ page }) => {
   await page.evaluate(async () => {
     window.b = T.bridge({ healthIntervalMs: 200 });
@@ -811,6 +928,47 @@ test("stop leaves no timer socket or task running", async ({ page }) => {
   // And it can start again.
   await page.evaluate(() => b.start());
   await waitFor(page, "the sockets to reopen", 5000, () => T.socketState(b, "evolution") === "open");
+  await stop(page);
+});
+
+test("stop ends call and fetch retries waiting their backoff, with stopped, and leaves no timer", async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const slow = { baseDelayMs: 5000, maxDelayMs: 5000 };
+    window.b = T.bridge({ sockets: [], report: false, policies: { slowCall: slow, slowFetch: slow } });
+    await b.start();
+    await T.fault({ target: "echo", mode: "status", status: 503, count: 10 });
+    const code = (p) => p.then(() => "resolved", (e) => e.code);
+    const called = code(
+      b.call("slowCall", () => {
+        throw new Error("down");
+      }),
+    );
+    const fetched = code(b.fetch(`${T.backend}/api/demo/echo`, undefined, { tool: "slowFetch" }));
+    // Each breaker hears of the first failure as its 5 s backoff starts.
+    await T.waitFor("both first attempts to fail", 5000, () =>
+      ["slowCall", `fetch:${T.backend}`].every((n) => T.breaker(b, n)?.consecutiveFailures === 1),
+    );
+    await b.stop();
+    const codes = await Promise.race([Promise.all([called, fetched]), T.sleep(2000).then(() => "still waiting after 2 s")]);
+    return { codes, timers: T.state(b).liveTimers };
+  });
+  expect(r.codes).toEqual(["stopped", "stopped"]);
+  expect(r.timers, "no backoff timer left").toBe(0);
+});
+
+test("a stop and a start at once: what the new run sends is not refused", async ({ page }) => {
+  await page.evaluate(async () => {
+    window.to = T.unique("recv-");
+    window.agent = await T.rawAgent(to);
+    window.b = await T.a2aPair();
+  });
+  const sent = await page.evaluate(async () => {
+    b.stop();
+    b.start();
+    return T.acked(b.sendA2A({ to, messageType: "note", content: "after the restart" }));
+  });
+  expect(sent.error, JSON.stringify(sent)).toBeUndefined();
+  expect(sent.ack.status).toMatch(/^(delivered|queued)$/);
   await stop(page);
 });
 

@@ -205,3 +205,55 @@ test("a leading tab about to be frozen hands the lead over; resumed, it follows"
   expect((await connections(base)).evolution, "one evolution connection for both tabs").toBe(1);
   for (const t of tabs) await t.evaluate(() => window.bridge.stop());
 });
+
+test("a new leader subscribes the old leader's patterns when it takes over, not again at its reconnects", async ({ context }) => {
+  test.setTimeout(60_000);
+  backend = await startBackend();
+  const { base } = backend;
+  const url = `${process.env.PAGES_URL}/user.html?agent=subs-${rand()}&nodes=${encodeURIComponent(base)}`;
+  const tabs = [];
+  for (let i = 0; i < 2; i++) {
+    const tab = await context.newPage();
+    await tab.goto(url);
+    await tab.waitForFunction(() => window.ready === true, null, { timeout: 10_000 });
+    tabs.push(tab);
+  }
+  await until("one leader", 5_000, async () => (await roles(tabs)).includes("leader"));
+  const [leader, follower] = (await roles(tabs))[0] === "leader" ? tabs : [tabs[1], tabs[0]];
+  // The topics of every subscribe the follower sends once it leads (it has no socket before).
+  const subscribed = [];
+  follower.on("websocket", (ws) => {
+    if (!ws.url().endsWith("/evolution")) return;
+    ws.on("framesent", ({ payload }) => {
+      const f = JSON.parse(String(payload));
+      if (f.type === "subscribe") subscribed.push(f.topics);
+    });
+  });
+  const [mine, theirs] = [`follower.${rand()}`, `leader.${rand()}`];
+  await leader.evaluate((t) => window.bridge.subscribe(t, () => {}), theirs);
+  await follower.evaluate(async (t) => {
+    window.bridge.subscribe(t, () => {});
+    // The leader's word to the tabs, heard on the group's channel.
+    const { held } = await navigator.locks.query();
+    const group = held.map((l) => l.name).find((n) => n.startsWith("bridge-leader:")).slice("bridge-leader:".length);
+    window.unions = [];
+    new BroadcastChannel(`bridge:${group}`).onmessage = (e) => e.data?.t === "state" && window.unions.push(e.data.union);
+  }, mine);
+  await until("the leader to announce both patterns", 10_000, () =>
+    follower.evaluate((both) => window.unions.some((u) => both.every((t) => u.includes(t))), [mine, theirs]),
+  );
+
+  await leader.close();
+  await until("the follower to lead with its socket open", 10_000, () =>
+    follower.evaluate(() => window.bridge.state().tabs.role === "leader" && window.bridge.state().sockets.evolution.state === "open"),
+  );
+  expect(subscribed.flat(), "at the takeover: the old leader's union").toEqual(expect.arrayContaining([mine, theirs]));
+
+  const before = subscribed.length;
+  await post(base, "/api/demo/faults", { target: "evolution", mode: "drop" });
+  await until("the resubscribe after the reconnect", 10_000, () => subscribed.length > before);
+  const again = subscribed.slice(before).flat();
+  expect(again, "its own pattern again").toContain(mine);
+  expect(again, "not the old leader's, which nobody wants now").not.toContain(theirs);
+  await follower.evaluate(() => window.bridge.stop());
+});
