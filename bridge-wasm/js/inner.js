@@ -287,7 +287,7 @@ export class Inner {
   }
 
   async #runRequest(socket, tool, policy, id, frame) {
-    const result = await run(this.core, { tool, policy, cancel: () => this.lifetime.stopped() }, ({ signal }) =>
+    const result = await run(this.core, { tool, policy, lifetime: this.lifetime }, ({ signal }) =>
       socket.request(id, frame, signal),
     );
     return this.settle(result);

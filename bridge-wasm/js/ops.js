@@ -175,7 +175,7 @@ export async function prompt(bridge, p) {
   const token = bridge.config.token;
   const result = await run(
     bridge.core,
-    { tool: PROMPT, policy: policyFor(bridge.core, PROMPT), cancel: () => bridge.lifetime.stopped() },
+    { tool: PROMPT, policy: policyFor(bridge.core, PROMPT), lifetime: bridge.lifetime },
     async ({ signal }) => {
       // The page's endpoint, or the current node's proxy; on a node, it follows a failover.
       const url =

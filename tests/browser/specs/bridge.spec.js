@@ -931,10 +931,11 @@ test("stop leaves no timer socket or task running", async ({ page }) => {
   await stop(page);
 });
 
-test("stop ends call and fetch retries waiting their backoff, with stopped, and leaves no timer", async ({ page }) => {
+test("stop ends call, fetch and prompt retries waiting their backoff, with stopped, and leaves no timer", async ({ page }) => {
   const r = await page.evaluate(async () => {
     const slow = { baseDelayMs: 5000, maxDelayMs: 5000 };
-    window.b = T.bridge({ sockets: [], report: false, policies: { slowCall: slow, slowFetch: slow } });
+    const policies = { slowCall: slow, slowFetch: slow, sendLLMPrompt: slow };
+    window.b = T.bridge({ sockets: [], report: false, policies, llmEndpoint: `${T.backend}/api/demo/echo` });
     await b.start();
     await T.fault({ target: "echo", mode: "status", status: 503, count: 10 });
     const code = (p) => p.then(() => "resolved", (e) => e.code);
@@ -944,15 +945,18 @@ test("stop ends call and fetch retries waiting their backoff, with stopped, and 
       }),
     );
     const fetched = code(b.fetch(`${T.backend}/api/demo/echo`, undefined, { tool: "slowFetch" }));
+    const prompted = code(b.prompt({ prompt: "hello" }));
     // Each breaker hears of the first failure as its 5 s backoff starts.
-    await T.waitFor("both first attempts to fail", 5000, () =>
-      ["slowCall", `fetch:${T.backend}`].every((n) => T.breaker(b, n)?.consecutiveFailures === 1),
+    await T.waitFor("the three first attempts to fail", 5000, () =>
+      ["slowCall", `fetch:${T.backend}`, "sendLLMPrompt"].every((n) => T.breaker(b, n)?.consecutiveFailures === 1),
     );
     await b.stop();
-    const codes = await Promise.race([Promise.all([called, fetched]), T.sleep(2000).then(() => "still waiting after 2 s")]);
+    const all = Promise.all([called, fetched, prompted]);
+    const codes = await Promise.race([all, T.sleep(2000).then(() => "still waiting after 2 s")]);
+    await T.http("DELETE", "/api/demo/faults");
     return { codes, timers: T.state(b).liveTimers };
   });
-  expect(r.codes).toEqual(["stopped", "stopped"]);
+  expect(r.codes).toEqual(["stopped", "stopped", "stopped"]);
   expect(r.timers, "no backoff timer left").toBe(0);
 });
 
