@@ -74,9 +74,18 @@ impl Args {
         })
     }
 
+    /// The next `N` bytes, copied out (no allocation: numbers are read per call on hot paths).
+    fn take<const N: usize>() -> [u8; N] {
+        INPUT.with(|(buf, at)| {
+            let mut b = [0; N];
+            b.copy_from_slice(&buf[*at..*at + N]);
+            *at += N;
+            b
+        })
+    }
+
     fn len() -> u32 {
-        let b = Self::bytes(4);
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        u32::from_le_bytes(Self::take())
     }
 
     fn o() -> Option<String> {
@@ -96,12 +105,7 @@ impl Args {
     }
 
     fn f() -> Vec<f64> {
-        (0..Self::len())
-            .map(|_| {
-                let b = Self::bytes(8);
-                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-            })
-            .collect()
+        (0..Self::len()).map(|_| f64::from_le_bytes(Self::take())).collect()
     }
 }
 
