@@ -88,9 +88,9 @@ function result(ret, r) {
 
 /** The export `name` with arguments `args` and result `ret` as a function (a method with `own`). */
 function bind(name, args, ret, own) {
-  // Only numbers (the hot paths: a run's steps, the lanes, the socket's loop): passed as
-  // they are, a missing one becoming NaN as wasm reads it. No arrays, no input buffer.
-  if (/^[nm]*$/.test(args)) {
+  // Up to five numbers (the hot paths: a run's steps, the lanes, the socket's loop): passed
+  // as they are, an undefined one becoming NaN as wasm reads it. No arrays, no input buffer.
+  if (/^[nm]{0,5}$/.test(args)) {
     return own
       ? function (a, b, c, d, e) {
           return result(ret, w[name](this.p, a, b, c, d, e));
