@@ -186,10 +186,10 @@ function readJitter(o) {
   o.finish();
   if (mode === "proportional") return [mode, ratio];
   if (["none", "full", "decorrelated"].includes(mode)) {
-    if (ratio !== undefined) fail(`jitter: mode "${mode}" takes no ratio`);
+    if (ratio !== undefined) fail(`${o.path}: mode "${mode}" takes no ratio`);
     return [mode, undefined];
   }
-  fail(`jitter.mode: "${mode}" is not one of none, proportional, full, decorrelated`);
+  fail(`${o.path}.mode: "${mode}" is not one of none, proportional, full, decorrelated`);
 }
 
 /** Breaker settings (`{failureThreshold, resetTimeoutMs, halfOpenMaxCalls, successThreshold, failureRate}`) for `name` (none: the defaults). */
