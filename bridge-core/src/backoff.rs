@@ -77,9 +77,7 @@ impl TryFrom<JitterSpec> for Jitter {
 /// Tagged by `mode`, as serde writes it.
 impl crate::json::ToJson for Jitter {
     fn write_json(&self, out: &mut crate::json::Out) {
-        out.open_object();
-        crate::json::Fields::write_fields(self, out);
-        out.close_object();
+        out.object(self);
     }
 }
 

@@ -44,14 +44,14 @@ const imports = {
       values[h] = undefined;
       freed.push(h);
     },
-    hand(kind, key, h, p, n, subs, count) {
+    hand(kind, key, h, p, n, subs, subCount) {
       views();
       last = {
         type: TYPES[kind] ?? "refused",
         key,
         payload: kind > 7 ? REFUSALS[kind - 8] : values[h],
         text: text(p, n),
-        subs: Array.from(new Uint32Array(w.memory.buffer, subs, count)),
+        subs: Array.from(new Uint32Array(w.memory.buffer, subs, subCount)),
       };
     },
   },
@@ -63,17 +63,18 @@ const imports = {
 // or undefined, k a request's key or its refusal (an output).
 const stringSize = (t, v) => (t === "l" ? v.reduce((n, s) => n + 4 + 3 * s.length, 4) : 4 + 3 * (v?.length ?? 0));
 
+/** A little-endian u32 in the input: a length, a list's count, or NONE. */
+const count = (n) => (dv.setUint32(at, n, true), (at += 4));
+
 function put(s) {
-  if (s === undefined) return dv.setUint32(at, NONE, true), (at += 4);
+  if (s === undefined) return count(NONE);
   const n = enc.encodeInto(s, u8.subarray(at + 4)).written;
   dv.setUint32(at, n, true);
   at += 4 + n;
 }
 
 function write(t, v) {
-  if (t !== "s" && t !== "o") dv.setUint32(at, v.length, true), (at += 4);
-  if (t === "f") for (const x of v) dv.setFloat64(at, x, true), (at += 8);
-  else if (t === "l") v.forEach(put);
+  if (t === "l") count(v.length), v.forEach(put);
   else put(v);
 }
 
@@ -157,11 +158,12 @@ specs(
 
 // call()'s lanes tell their successes with this every 64 calls: written out, as the
 // generic wrapper would cost each call() some 5 ns.
-Core.prototype.landed = function (id, permit, count, timed, now) {
+Core.prototype.landed = function (id, permit, successes, timed, now) {
   at = w.input(4 + 8 * timed.length);
   views();
-  write("f", timed);
-  w.landed(this.p, id, permit, count, now);
+  count(timed.length);
+  for (const ms of timed) dv.setFloat64(at, ms, true), (at += 8);
+  w.landed(this.p, id, permit, successes, now);
 };
 
 export const { version, defaultPoliciesJson, policyForJson, backoffDelays } = specs(

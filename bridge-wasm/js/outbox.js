@@ -100,6 +100,8 @@ export class Persist {
       // Entries written after this moment may belong to a page that started after the query.
       const askedAt = unixMs();
       const alive = await heldNames();
+      // What waits as the store is read (one that settles meanwhile is gone, not orphaned).
+      const waiting = new Set(this.#kept.keys());
       const isOrphan = (e) => {
         // This page's own, from before a stop() and start(): orphaned unless still waiting.
         if (e.instance === instance) return !waiting.has(e.id);
@@ -109,8 +111,6 @@ export class Persist {
       const expired = [];
       const aliveOwners = [];
       const orphans = [];
-      // What waits as the store is read (one that settles meanwhile is gone, not orphaned).
-      const waiting = new Set(this.#kept.keys());
       for (const e of await settled(this.#store("readonly").getAll())) {
         if (!valid(e)) continue;
         if (!isOrphan(e)) {

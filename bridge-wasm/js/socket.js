@@ -26,7 +26,6 @@ const closed = (code, reason) => ({ kind: "socket_closed", code, reason });
 /** A connect attempt given up (its timeout, a stop, the browser going offline). */
 const abandoned = () => failedAttempt({ kind: "other", message: "abandoned", retryable: true });
 
-
 const str = (v) => (typeof v === "string" ? v : undefined);
 const num = (v) => (typeof v === "number" ? v : undefined);
 

@@ -1,12 +1,13 @@
 //! The module's exports, as plain wasm functions that `js/core.js` calls: the
-//! ABI between the two, and the only unsafe code of the crate.
+//! ABI between the two, and with the imports of `state/edge.rs` the crate's
+//! only unsafe code.
 //!
 //! - Numbers cross as they are. An optional number is `NaN` when absent; a flag is a
 //!   number, true unless 0 (a `bool` parameter would trust the driver to pass only 0 or 1).
 //! - Strings go in through one input buffer: the driver asks [`input`] for room, writes
 //!   each string argument there in order (a little-endian `u32` byte length, `u32::MAX`
-//!   for an absent one, then its UTF-8; a list is its count, then its strings), and the
-//!   export reads them back in the same order ([`Args`]).
+//!   for an absent one, then its UTF-8; a list is its count, then its strings, or its
+//!   little-endian `f64`s), and the export reads them back in the same order ([`Args`]).
 //! - A string result is left in [`OUT`]; its pointer and length (`u32::MAX`: none) sit at
 //!   the address [`slot`] gives once.
 //! - A socket's output goes out through the import `hand` during the call.

@@ -81,9 +81,7 @@ pub enum Failure {
 /// Tagged by `kind`, as serde writes it.
 impl crate::json::ToJson for Failure {
     fn write_json(&self, out: &mut crate::json::Out) {
-        out.open_object();
-        crate::json::Fields::write_fields(self, out);
-        out.close_object();
+        out.object(self);
     }
 }
 
